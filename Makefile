@@ -1,0 +1,42 @@
+# texnet: two commands to start (make demo, make test); see README.md.
+PYTHON ?= python3
+VENV   ?= .venv
+# Installed first and on its own, so pip never resolves texnet's open `torch`
+# requirement to a multi-GB CUDA build. Override: make demo TORCH="torch==2.5.1"
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench bench-quick reproduce clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch-installed: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	touch $@
+
+$(VENV)/.texnet-installed: pyproject.toml $(VENV)/.torch-installed
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.texnet-installed
+
+demo: install
+	$(BIN)/texnet demo --out outputs --overwrite
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/run.py --quick
+
+reproduce: install
+	$(BIN)/texnet reproduce --profile cpu --out outputs/reproduce --overwrite
+
+clean:
+	rm -rf $(VENV) outputs build src/*.egg-info .pytest_cache

@@ -1,0 +1,263 @@
+"""Perceptual losses: Gram texture loss (paper eq. 1), content loss, total variation.
+
+Every loss returns one value per image of the batch (shape (N,)), so objectives
+can average, weight or inspect samples individually.
+
+Scale. Activations come from VGG-19 on Caffe-scale inputs (0-255), so raw Gram
+distances are ~1e11 at initialization and depend on the exemplar; a weight or a
+diversity λ of order 1 would mean nothing (PAPER.md §8). With the default
+`loss_scale="relative"` every layer's term is divided by the squared norm of its
+target (||G_l(x) - G_l(t)||² / ||G_l(t)||², likewise for content), which makes
+losses dimensionless (≈ 1 for an unrelated image, ≈ 0.01 for a good synthesis)
+and keeps λ's meaning stable across images, sizes and weight files.
+`loss_scale="absolute"` gives eq. 1 literally.
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from .errors import ConfigError
+from .loss_network import LossNetwork, layer_index
+
+LayerWeights = Union[str, Sequence[str], Mapping[str, float]]
+
+#: Paper §1 / §7: texture statistics at these layers (relu5_1 for textures, Gatys et al.).
+DEFAULT_TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
+#: Gatys et al. / paper §1: content is matched at relu4_2.
+DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
+LOSS_SCALES = ("relative", "absolute")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) activations -> (N, C, C) Gram matrices F Fᵀ / (C·H·W), always in float32.
+
+    Dividing by C·H·W (not just H·W) makes the Gram an average over positions
+    *and* independent of the layer width, so layers of 64 and 512 channels give
+    entries of comparable size and an image's Gram barely depends on its size.
+    """
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w).float()
+    return torch.bmm(f, f.transpose(1, 2)) / float(c * h * w)
+
+
+def parse_layer_weights(spec: Optional[LayerWeights], default: Mapping[str, float]) -> Dict[str, float]:
+    """'relu1_1,relu2_1:0.5' or ['relu1_1', ...] or {'relu1_1': 1.0} -> {layer: weight}."""
+    if spec is None or spec == "":
+        return dict(default)
+    if isinstance(spec, Mapping):
+        items = [(str(k), float(v)) for k, v in spec.items()]
+    else:
+        parts = spec.split(",") if isinstance(spec, str) else list(spec)
+        items = []
+        for part in parts:
+            part = part.strip()
+            if not part:
+                continue
+            name, _, weight = part.partition(":")
+            try:
+                items.append((name.strip(), float(weight) if weight else 1.0))
+            except ValueError as exc:
+                raise ConfigError(f"layer weight '{part}': expected NAME or NAME:WEIGHT, e.g. relu1_1:0.5") from exc
+    out = {}
+    for name, weight in items:
+        layer_index(name)  # validates the name
+        if weight < 0:
+            raise ConfigError(f"layer weight for {name} must be >= 0, got {weight}")
+        out[name] = weight
+    if not out:
+        raise ConfigError("at least one loss layer is needed")
+    return out
+
+
+class _NormalizeGrad(torch.autograd.Function):
+    """Identity forward; backward divides each image's gradient by its L1 norm (Texture Networks, paper §4)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        norm = g.abs().flatten(1).sum(1).clamp_min(1e-8).view(-1, *([1] * (g.dim() - 1)))
+        return g / norm
+
+
+def normalize_gradient(x: torch.Tensor) -> torch.Tensor:
+    """Pass `x` through unchanged, but L1-normalize (per image) the gradient flowing back into it."""
+    return _NormalizeGrad.apply(x)
+
+
+class TextureLoss(nn.Module):
+    """Paper eq. 1: Σ_l w_l ||G_l(x) − G_l(x_t)||²_F, one value per image.
+
+    Target Grams are computed once (from one exemplar, or one per batch
+    element) and kept as buffers; `normalize_gradients` L1-normalizes each
+    layer's gradient as it flows back through the loss network (paper §4).
+    """
+
+    def __init__(
+        self,
+        target_grams: Mapping[str, torch.Tensor],
+        weights: Mapping[str, float],
+        loss_scale: str = "relative",
+        normalize_gradients: bool = False,
+    ):
+        super().__init__()
+        if loss_scale not in LOSS_SCALES:
+            raise ConfigError(f"loss scale must be one of {LOSS_SCALES}, not '{loss_scale}'")
+        self.weights = dict(weights)
+        self.loss_scale = loss_scale
+        self.normalize_gradients = normalize_gradients
+        for name in self.weights:
+            g = target_grams[name].detach().float()
+            g = g.unsqueeze(0) if g.dim() == 2 else g
+            self.register_buffer(_buf(name), g)
+            denom = g.pow(2).flatten(1).sum(1) if loss_scale == "relative" else torch.ones(g.shape[0])
+            self.register_buffer(_buf(name) + "_norm", denom.clamp_min(1e-12))
+
+    @classmethod
+    @torch.no_grad()
+    def from_images(cls, net: LossNetwork, images: torch.Tensor, weights: Mapping[str, float], **kw) -> "TextureLoss":
+        feats = net(images, layers=list(weights))
+        return cls({n: gram_matrix(f) for n, f in feats.items()}, weights, **kw)
+
+    @property
+    def layers(self):
+        return list(self.weights)
+
+    def target(self, name: str) -> torch.Tensor:
+        return getattr(self, _buf(name))
+
+    def per_layer(self, features: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Unweighted (scaled) distance for every layer, each of shape (N,)."""
+        out = {}
+        for name in self.weights:
+            f = features[name]
+            if self.normalize_gradients and torch.is_grad_enabled() and f.requires_grad:
+                f = normalize_gradient(f)
+            diff = gram_matrix(f) - self.target(name)
+            out[name] = diff.pow(2).flatten(1).sum(1) / getattr(self, _buf(name) + "_norm")
+        return out
+
+    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        terms = self.per_layer(features)
+        return sum(self.weights[n] * t for n, t in terms.items())
+
+
+class ContentLoss(nn.Module):
+    """Σ_l w_l ||F_l(x) − F_l(x0)||², per image: relative to ||F_l(x0)||², or the mean square ('absolute')."""
+
+    def __init__(self, weights: Mapping[str, float], loss_scale: str = "relative"):
+        super().__init__()
+        if loss_scale not in LOSS_SCALES:
+            raise ConfigError(f"loss scale must be one of {LOSS_SCALES}, not '{loss_scale}'")
+        self.weights = dict(weights)
+        self.loss_scale = loss_scale
+
+    @property
+    def layers(self):
+        return list(self.weights)
+
+    def forward(self, features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = 0.0
+        for name, w in self.weights.items():
+            f, t = features[name], targets[name].detach()
+            sq = (f - t).pow(2).flatten(1).sum(1)
+            if self.loss_scale == "relative":
+                sq = sq / t.pow(2).flatten(1).sum(1).clamp_min(1e-12)
+            else:
+                sq = sq / f[0].numel()
+            total = total + w * sq
+        return total
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference of neighbouring pixels, per image (smooths high frequencies)."""
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).mean(1)
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
+    return dx + dy
+
+
+def _buf(name: str) -> str:
+    return f"gram_{name}"
+
+
+class PerceptualLoss(nn.Module):
+    """Texture (+ content, + TV) loss of images through one shared loss-network pass.
+
+    forward(x, content_targets=None) returns a dict of per-image tensors:
+    'texture', 'content' (if content targets are given), 'tv', and 'total'
+    = texture_weight·texture + content_weight·content + tv_weight·tv.
+    """
+
+    def __init__(
+        self,
+        net: LossNetwork,
+        texture: TextureLoss,
+        content: Optional[ContentLoss] = None,
+        texture_weight: float = 1.0,
+        content_weight: float = 1.0,
+        tv_weight: float = 0.0,
+    ):
+        super().__init__()
+        self.net = net
+        self.texture = texture
+        self.content = content
+        self.texture_weight = float(texture_weight)
+        self.content_weight = float(content_weight)
+        self.tv_weight = float(tv_weight)
+        needed = list(texture.layers) + (list(content.layers) if content is not None else [])
+        self.layers = list(dict.fromkeys(needed))
+        missing = set(self.layers) - set(net.names)
+        if missing:
+            raise ConfigError(f"loss network was built without layers {sorted(missing)}")
+
+    @torch.no_grad()
+    def content_targets(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Content activations of the content images (computed once per batch / per run)."""
+        if self.content is None:
+            return {}
+        return {k: v.detach() for k, v in self.net(images, layers=self.content.layers).items()}
+
+    def forward(self, x: torch.Tensor, content_targets: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
+        feats = self.net(x, layers=self.layers)
+        out = {"texture": self.texture(feats)}
+        total = self.texture_weight * out["texture"]
+        if self.content is not None and content_targets:
+            out["content"] = self.content(feats, content_targets)
+            total = total + self.content_weight * out["content"]
+        if self.tv_weight > 0:
+            out["tv"] = tv_loss(x)
+            total = total + self.tv_weight * out["tv"]
+        out["total"] = total
+        return out
+
+
+def build_loss(cfg, style_images: torch.Tensor, with_content: bool, device=None, extra_layers: Sequence[str] = ()) -> PerceptualLoss:
+    """PerceptualLoss from a LossConfig: one truncated VGG for all taps, target Grams computed once.
+
+    `style_images` (1 or N, 3, H, W) in [0, 1] define the texture targets;
+    `extra_layers` are additional taps the caller needs (e.g. diversity features).
+    """
+    tex_w = parse_layer_weights(cfg.texture_layers, DEFAULT_TEXTURE_LAYERS)
+    con_w = parse_layer_weights(cfg.content_layers, DEFAULT_CONTENT_LAYERS) if with_content else {}
+    layers = list(dict.fromkeys(list(tex_w) + list(con_w) + list(extra_layers)))
+    net = LossNetwork(
+        layers,
+        pooling=cfg.pooling,
+        weights=cfg.vgg_weights,
+        weights_format=cfg.vgg_format,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+    )
+    if device is not None:
+        net = net.to(device)
+        style_images = style_images.to(device)
+    texture = TextureLoss.from_images(
+        net, style_images, tex_w, loss_scale=cfg.loss_scale, normalize_gradients=cfg.normalize_gradients
+    )
+    content = ContentLoss(con_w, loss_scale=cfg.loss_scale) if with_content else None
+    return PerceptualLoss(net, texture, content, cfg.texture_weight, cfg.content_weight, cfg.tv_weight)
