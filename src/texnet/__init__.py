@@ -1,2 +1,28 @@
-"""texnet: Improved Texture Networks (Ulyanov, Vedaldi, Lempitsky, CVPR 2017) in PyTorch."""
+"""texnet: Improved Texture Networks (Ulyanov, Vedaldi, Lempitsky, CVPR 2017) in PyTorch.
+
+    import texnet
+    g = texnet.load("runs/gravel/model.pt")      # a trained generator, eval mode
+    x = g.generate(4, seed=0)                       # texture samples, (4, 3, H, W) in [0, 1]
+    y = g.stylize(texnet.load_image("photo.jpg"))   # with a StyleNet checkpoint
+"""
 __version__ = "0.1.0"
+
+from .checkpoints import load
+from .config import LossConfig, OptimizeConfig, TrainConfig
+from .diversity import entropy_term, nearest_neighbor_distances
+from .errors import TexnetError
+from .generators import StyleNet, TextureNetV1, TextureNetV2
+from .images import load_image, make_grid, save_image
+from .loss_network import LossNetwork
+from .losses import ContentLoss, PerceptualLoss, TextureLoss, build_loss, gram_matrix, tv_loss
+from .normalization import InstanceNorm2d
+from .objective import JuleszObjective, julesz_objective
+from .optimize import optimize_pixels, run_optimization
+from .train import train
+
+__all__ = [
+    "load", "LossConfig", "OptimizeConfig", "TrainConfig", "entropy_term", "nearest_neighbor_distances",
+    "TexnetError", "StyleNet", "TextureNetV1", "TextureNetV2", "load_image", "make_grid", "save_image",
+    "LossNetwork", "ContentLoss", "PerceptualLoss", "TextureLoss", "build_loss", "gram_matrix", "tv_loss",
+    "InstanceNorm2d", "JuleszObjective", "julesz_objective", "optimize_pixels", "run_optimization", "train",
+]

@@ -50,15 +50,15 @@ def _size(text: str):
         raise argparse.ArgumentTypeError(str(exc))
 
 
-def add_common(p: argparse.ArgumentParser, steps: Optional[int] = None, size=256, batch: Optional[int] = 1) -> None:
-    """Flags every command shares (CLI conventions of the foundation issue)."""
+def add_common(p: argparse.ArgumentParser, steps=None, size=256, batch=1) -> None:
+    """Flags every command shares (CLI conventions of the foundation issue); False leaves a flag out."""
     p.add_argument("--out", required=True, help="run folder for images, losses.csv and config.json")
-    if size is not None:
-        p.add_argument("--size", type=_size, default=size, help="output size: N (long side; square for textures) or WxH (default %(default)s)")
-    if steps is not None:
-        p.add_argument("--steps", type=_positive_int, default=steps, help="iterations (default %(default)s)")
-    if batch is not None:
-        p.add_argument("--batch-size", type=_positive_int, default=batch, help="images per batch (default %(default)s)")
+    if size is not False:
+        p.add_argument("--size", type=_size, default=size, help="output size: N (long side; square for textures) or WxH (default %s)" % (size or "the model's / the input's"))
+    if steps is not False:
+        p.add_argument("--steps", type=_positive_int, default=steps, help="iterations (default %s)" % (steps or "per task"))
+    if batch is not False:
+        p.add_argument("--batch-size", type=_positive_int, default=batch, help="images per batch (default %s)" % (batch or "per task"))
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same machine, same result (default 0)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (default auto)")
     p.add_argument("--overwrite", action="store_true", help="replace files in an existing, non-empty --out folder")
@@ -166,6 +166,96 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _train_config(args, task: str):
+    from .config import TrainConfig
+
+    if not isinstance(args.size, int):
+        raise ConfigError("training crops are square: give --size N, not WxH")
+    return TrainConfig(
+        task=task, texture=args.texture, content_dir=getattr(args, "content_dir", None),
+        generator=getattr(args, "generator", None) or ("stylenet" if task == "style" else None), norm=args.norm,
+        v1_scales=getattr(args, "scales", 6), padding=getattr(args, "padding", "circular"),
+        z_dim=getattr(args, "z_dim", 256), v2_upsample=getattr(args, "v2_upsample", "transposed"),
+        stylenet_channels=getattr(args, "channels", 32), noise_channels=getattr(args, "noise_channels", 0),
+        stylenet_upsample=getattr(args, "stylenet_upsample", "nearest"),
+        size=args.size, texture_size=args.texture_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+        lr_decay=args.lr_decay, lr_step=args.lr_step, diversity=args.diversity, diversity_space=args.diversity_space,
+        diversity_layer=args.diversity_layer, diversity_eps=args.diversity_eps,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, seed=args.seed, device=args.device,
+        max_pixels=args.max_pixels, loss=loss_config(args),
+    ).resolved().validate()
+
+
+def cmd_train(args) -> int:
+    from .images import resolve_path
+    from .train import train
+
+    task = "style" if args.command == "train-style" else "texture"
+    cfg = _train_config(args, task)
+    resolve_path(cfg.texture)
+    res = train(cfg, args.out, overwrite=args.overwrite, resume=args.resume, show_progress=not args.quiet)
+    last = res.history[-1] if res.history else {}
+    msg = f"trained {res.generator.arch} to step {last.get('step', 0):.0f}: loss {last.get('loss', float('nan')):.4g}"
+    if "nn_distance" in last:
+        msg += f", batch nearest-neighbour distance {last['nn_distance']:.4g}"
+    print(f"{msg}; wrote {res.run_dir}/model.pt")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .inference import run_sample
+    from .runtime import resolve_device
+
+    size = tuple(args.size) if isinstance(args.size, tuple) else args.size
+    info = run_sample(args.model, args.out, n=args.n, size=size, seed=args.seed, device=resolve_device(args.device),
+                      overwrite=args.overwrite, grid=not args.no_grid, files=not args.grid_only,
+                      batch_size=args.batch_size)
+    print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s; wrote {args.out}")
+    return 0
+
+
+def cmd_stylize(args) -> int:
+    from .inference import run_stylize
+    from .runtime import resolve_device
+
+    size = tuple(args.size) if isinstance(args.size, tuple) else args.size
+    info = run_stylize(args.model, args.images, args.out, size=size, seed=args.seed,
+                       device=resolve_device(args.device), overwrite=args.overwrite, max_pixels=args.max_pixels)
+    times = info["seconds_per_image"]
+    print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {args.out}")
+    return 0
+
+
+def add_train_args(p: argparse.ArgumentParser, task: str) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--norm", choices=["instance", "batch", "none"], default="instance", help="generator normalization (default instance, paper §5)")
+    g.add_argument("--texture-size", "--style-size", dest="texture_size", type=_positive_int, default=None,
+                   help="exemplar long side in px (default: native for textures, --size for styles)")
+    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: v1 0.01, v2 0.001, stylenet 0.001)")
+    g.add_argument("--lr-decay", type=float, default=0.8, help="multiply lr by this every --lr-step steps (default 0.8)")
+    g.add_argument("--lr-step", type=_positive_int, default=None, help="default 300 (textures), 2000 (styles)")
+    g.add_argument("--diversity", type=_nonneg_float, default=0.0, help="λ of the entropy term (default 0; try 0.01-0.1)")
+    g.add_argument("--diversity-space", choices=["pixels", "features", "lowpass", "structure"], default="pixels",
+                   help="where entropy distances are measured (default pixels, as the paper)")
+    g.add_argument("--diversity-layer", default="relu3_1", help="tap for --diversity-space features (default relu3_1)")
+    g.add_argument("--diversity-eps", type=float, default=1e-3, help="ε inside ln(ρ+ε) (default 1e-3)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=100, help="steps between checkpoints (default 100)")
+    g.add_argument("--sample-every", type=_positive_int, default=100, help="steps between sample grids (default 100)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    if task == "texture":
+        g.add_argument("--generator", choices=["v1", "v2"], default="v2", help="TextureNetV1 (multi-scale) or V2 (default)")
+        g.add_argument("--scales", type=_positive_int, default=6, help="TextureNetV1 noise scales (default 6)")
+        g.add_argument("--padding", choices=["circular", "reflect", "zeros"], default="circular", help="TextureNetV1 padding (default circular: tileable)")
+        g.add_argument("--z-dim", type=_positive_int, default=256, help="TextureNetV2 noise size (default 256)")
+        g.add_argument("--upsample", dest="v2_upsample", choices=["transposed", "nearest"], default="transposed",
+                       help="TextureNetV2 upsampling (default transposed, as the paper)")
+    else:
+        g.add_argument("--noise-channels", type=int, default=0, help="noise planes concatenated to the input (default 0)")
+        g.add_argument("--channels", type=_positive_int, default=32, help="StyleNet width (32 = Johnson; 16 = small)")
+        g.add_argument("--upsample", dest="stylenet_upsample", choices=["nearest", "transposed"], default="nearest",
+                       help="StyleNet upsampling (default nearest + conv)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="texnet", description="Improved Texture Networks: texture synthesis and stylization (CVPR 2017).")
     parser.add_argument("--version", action="version", version=f"texnet {__version__}")
@@ -195,6 +285,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train-texture", help="train a texture generator (TextureNetV1/V2) with the Julesz objective",
+                       description="Train g(z) so its samples match the texture; --diversity λ > 0 adds the entropy term.")
+    p.add_argument("--texture", required=True, help="texture exemplar (file or sample:NAME)")
+    add_common(p, steps=None, size=128, batch=None)
+    add_train_args(p, "texture")
+    add_loss_args(p, content=False)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-style", help="train a StyleNet stylization network (IN or BN)",
+                       description="Train g(x0, z) on crops of the photos in --content-dir to render them in --style.")
+    p.add_argument("--style", dest="texture", required=True, help="style image (file or sample:NAME)")
+    p.add_argument("--content-dir", required=True, help="folder of content photos (recursive)")
+    add_common(p, steps=None, size=128, batch=None)
+    add_train_args(p, "style")
+    add_loss_args(p, content=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="sample textures from a trained texture generator",
+                       description="Draw -n samples (fresh noise) from a TextureNetV1/V2 checkpoint.")
+    p.add_argument("--model", required=True, help="model.pt / checkpoint.pt (or its run folder)")
+    p.add_argument("-n", type=_positive_int, default=8, help="number of samples (default 8)")
+    p.add_argument("--grid-only", action="store_true", help="write only grid.png")
+    p.add_argument("--no-grid", action="store_true", help="write only the sample files")
+    add_common(p, steps=False, size=None, batch=8)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("stylize", help="stylize photos with a trained StyleNet (one forward pass each)",
+                       description="Stylize each IMG with a StyleNet checkpoint; writes NAME_stylized.png.")
+    p.add_argument("images", nargs="+", metavar="IMG", help="photos (files or sample:NAME)")
+    p.add_argument("--model", required=True, help="model.pt / checkpoint.pt (or its run folder)")
+    add_common(p, steps=False, size=None, batch=False)
+    p.set_defaults(func=cmd_stylize)
 
     p = sub.add_parser("info", help="show versions, devices and the VGG-19 weights in use")
     p.add_argument("--vgg-weights", default=None)

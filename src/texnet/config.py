@@ -120,3 +120,121 @@ def from_dict(cls, data: Dict[str, Any]):
             value = from_dict(hint, value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+#: Per-task defaults, from the reference code (texture_nets; PAPER.md §7) scaled for CPU runs on 128-px crops.
+#: texture: Adam, lr decayed x0.8 every 300 its (reference), batch 16 (reference) -> 8 here.
+#: style:   Adam lr 1e-3 decayed x0.8 every 2000 its (reference), batch 4 (reference: 1-4).
+#: Measured here (rock texture, 128 px, batch 8, 60 steps; relative loss after): TextureNetV1 lr 0.1 -> 0.66,
+#: 0.01 -> 0.42; TextureNetV2 lr 0.1 -> 4.4 (no progress), 0.01 -> 1.17, 0.001 -> 0.24. Hence per-generator lr.
+TASK_DEFAULTS = {
+    "texture": {"generator": "v2", "batch_size": 8, "lr_step": 300, "steps": 600},
+    "style": {"generator": "stylenet", "batch_size": 4, "lr": 1e-3, "lr_step": 2000, "steps": 1000},
+}
+GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
+GENERATORS = {"v1": "TextureNetV1", "v2": "TextureNetV2", "stylenet": "StyleNet"}
+
+
+@dataclass
+class TrainConfig:
+    """Training a feed-forward generator with the Julesz objective (paper §3-6). None = task default."""
+
+    task: str = "texture"  # 'texture' (g(z)) or 'style' (g(x0, z))
+    #: The texture exemplar (task texture) or the style image (task style).
+    texture: Optional[str] = None
+    #: Folder of content photos (task style), searched recursively.
+    content_dir: Optional[str] = None
+    generator: Optional[str] = None  # v1 | v2 | stylenet
+    #: Paper §5: instance normalization everywhere, also at test time.
+    norm: str = "instance"
+    #: TextureNetV1 (Texture Networks 2016): 6 scales, 8 channels per block, circular padding (tileable).
+    v1_scales: int = 6
+    v1_channels: int = 8
+    padding: str = "circular"
+    #: TextureNetV2 (paper §6): z in R^256, DCGAN-style transposed convolutions.
+    z_dim: int = 256
+    v2_upsample: str = "transposed"
+    #: StyleNet (Johnson et al.): width 32 (16 = the small net), no noise unless diversity is trained.
+    stylenet_channels: int = 32
+    noise_channels: int = 0
+    stylenet_upsample: str = "nearest"
+    #: Training crop / output size (reference: 256; 128 keeps CPU runs to minutes).
+    size: int = 128
+    #: Exemplar resolution (long side); None: native (textures, capped at 768) or `size` (styles).
+    texture_size: Optional[int] = None
+    batch_size: Optional[int] = None
+    steps: Optional[int] = None
+    lr: Optional[float] = None
+    lr_decay: float = 0.8
+    lr_step: Optional[int] = None
+    #: λ of eq. 10 (0 = no entropy term). With relative losses 0.01-0.1 is the useful range.
+    diversity: float = 0.0
+    diversity_space: str = "pixels"
+    diversity_layer: str = "relu3_1"
+    diversity_eps: float = 1e-3
+    checkpoint_every: int = 100
+    sample_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    max_pixels: Optional[int] = None
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every None replaced by its task default (what is saved with the run)."""
+        if self.task not in TASK_DEFAULTS:
+            raise ConfigError(f"task must be 'texture' or 'style', not '{self.task}'")
+        cfg = dataclasses.replace(self, loss=dataclasses.replace(self.loss))
+        for key, value in TASK_DEFAULTS[self.task].items():
+            if getattr(cfg, key) is None:
+                setattr(cfg, key, value)
+        if cfg.lr is None:
+            cfg.lr = GENERATOR_LR.get(cfg.generator, 1e-3)
+        return cfg
+
+    def validate(self) -> "TrainConfig":
+        """Reject invalid values before any work starts."""
+        cfg = self
+        if cfg.generator not in GENERATORS:
+            raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}, not '{cfg.generator}'")
+        if cfg.task == "style" and cfg.generator != "stylenet":
+            raise ConfigError("stylization trains the StyleNet generator (--generator stylenet)")
+        if cfg.task == "texture" and cfg.generator == "stylenet":
+            raise ConfigError("texture training uses --generator v1 or v2")
+        if not cfg.texture:
+            raise ConfigError("training needs --texture IMG (or --style IMG)")
+        if cfg.task == "style" and not cfg.content_dir:
+            raise ConfigError("style training needs --content-dir DIR with photos")
+        checks = [("size", cfg.size, 16), ("batch-size", cfg.batch_size, 1), ("steps", cfg.steps, 1),
+                  ("lr-step", cfg.lr_step, 1), ("checkpoint-every", cfg.checkpoint_every, 1),
+                  ("sample-every", cfg.sample_every, 1), ("v1-scales", cfg.v1_scales, 1),
+                  ("z-dim", cfg.z_dim, 1), ("stylenet-channels", cfg.stylenet_channels, 1),
+                  ("noise-channels", cfg.noise_channels, 0)]
+        for name, value, low in checks:
+            if value < low:
+                raise ConfigError(f"--{name} must be >= {low}, got {value}")
+        if not cfg.lr > 0:
+            raise ConfigError(f"--lr must be > 0, got {cfg.lr}")
+        if not 0 < cfg.lr_decay <= 1:
+            raise ConfigError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
+        if cfg.diversity < 0:
+            raise ConfigError(f"--diversity must be >= 0, got {cfg.diversity}")
+        if cfg.diversity > 0 and cfg.batch_size < 2:
+            raise ConfigError("--diversity > 0 needs --batch-size >= 2 (the entropy term compares samples in a batch)")
+        if cfg.diversity_eps <= 0:
+            raise ConfigError(f"--diversity-eps must be > 0, got {cfg.diversity_eps}")
+        if cfg.norm not in ("instance", "batch", "none"):
+            raise ConfigError(f"--norm must be instance, batch or none, not '{cfg.norm}'")
+        if cfg.texture_size is not None and cfg.texture_size < 16:
+            raise ConfigError(f"--texture-size must be >= 16, got {cfg.texture_size}")
+        validate_loss(cfg.loss)
+        return cfg
+
+    def generator_spec(self):
+        """(architecture name, constructor arguments) of the generator this config trains."""
+        if self.generator == "v1":
+            return "TextureNetV1", dict(scales=self.v1_scales, channels=self.v1_channels, norm=self.norm,
+                                        padding=self.padding, size=self.size)
+        if self.generator == "v2":
+            return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample)
+        return "StyleNet", dict(norm=self.norm, noise_channels=self.noise_channels, channels=self.stylenet_channels,
+                                upsample=self.stylenet_upsample)

@@ -222,8 +222,14 @@ class PerceptualLoss(nn.Module):
             return {}
         return {k: v.detach() for k, v in self.net(images, layers=self.content.layers).items()}
 
-    def forward(self, x: torch.Tensor, content_targets: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
-        feats = self.net(x, layers=self.layers)
+    def forward(
+        self,
+        x: torch.Tensor,
+        content_targets: Optional[Mapping[str, torch.Tensor]] = None,
+        extra_layers: Sequence[str] = (),
+    ) -> Dict[str, torch.Tensor]:
+        """Per-image losses; activations of `extra_layers` come back under 'features' (same VGG pass)."""
+        feats = self.net(x, layers=list(dict.fromkeys(self.layers + list(extra_layers))))
         out = {"texture": self.texture(feats)}
         total = self.texture_weight * out["texture"]
         if self.content is not None and content_targets:
@@ -233,6 +239,8 @@ class PerceptualLoss(nn.Module):
             out["tv"] = tv_loss(x)
             total = total + self.tv_weight * out["tv"]
         out["total"] = total
+        if extra_layers:
+            out["features"] = {k: feats[k] for k in extra_layers}
         return out
 
 

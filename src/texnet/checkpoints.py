@@ -1,0 +1,121 @@
+"""Self-describing checkpoints: plain tensors and Python literals only, loaded with weights_only=True.
+
+A checkpoint holds the generator's architecture name and constructor
+arguments, its weights, the full training config, the exemplar's digest and,
+for resuming, the optimizer, scheduler, RNG state and loss history. It is
+written atomically (temp file, fsync, rename), so a crash or kill -9 during a
+save leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from .errors import CheckpointError
+from .files import atomic_write
+from .generators import Generator, build_generator
+
+FORMAT = "texnet-checkpoint"
+#: Bumped when the layout changes incompatibly; newer versions are refused with a clear message.
+VERSION = 1
+
+
+def file_digest(path: os.PathLike | str) -> str:
+    """sha256 of a file's bytes (identifies the exemplar/style image a model was trained on)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def generator_payload(g: Generator) -> Dict[str, Any]:
+    """What it takes to rebuild `g`: architecture, constructor arguments, weights (on CPU)."""
+    return {
+        "architecture": g.arch,
+        "arch_config": dict(g.config),
+        "state_dict": {k: v.detach().cpu() for k, v in g.state_dict().items()},
+    }
+
+
+def save_checkpoint(path: os.PathLike | str, generator: Generator, **fields: Any) -> Path:
+    """Atomically write a checkpoint; `fields` add train_config, step, optimizer, history, ..."""
+    from . import __version__
+
+    data = {"format": FORMAT, "version": VERSION, "texnet_version": __version__, **generator_payload(generator), **fields}
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    payload = buf.getvalue()
+    return atomic_write(path, lambda fh: fh.write(payload))
+
+
+def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[str, Any]:
+    """Read and validate a checkpoint dict; unsafe, foreign, or future files get a one-line CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        for name in ("model.pt", "checkpoint.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise CheckpointError(f"{path}: is a folder without model.pt or checkpoint.pt")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes)")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused: it contains pickled Python objects that could run code when loaded "
+            "(texnet checkpoints hold tensors and plain values only)"
+        ) from exc
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {str(exc).splitlines()[0][:100]})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a texnet checkpoint (no '{FORMAT}' marker)")
+    version = data.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this texnet supports ({VERSION}); upgrade texnet"
+        )
+    for key in ("architecture", "arch_config", "state_dict"):
+        if key not in data:
+            raise CheckpointError(f"{path}: checkpoint is missing '{key}'")
+    data["path"] = str(path)
+    return data
+
+
+def generator_from_checkpoint(data: Dict[str, Any], expect: Optional[str] = None) -> Generator:
+    """Rebuild the generator and load its weights; `expect` checks the architecture first."""
+    arch = data["architecture"]
+    if expect is not None and arch != expect:
+        raise CheckpointError(f"{data.get('path', 'checkpoint')}: holds a {arch}, but a {expect} is needed here")
+    g = build_generator(arch, data["arch_config"])
+    try:
+        g.load_state_dict(data["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{data.get('path', 'checkpoint')}: weights do not fit a {arch} with {data['arch_config']} "
+            f"({str(exc).splitlines()[0][:120]})"
+        ) from exc
+    return g
+
+
+def load(path: os.PathLike | str, device: Any = "cpu") -> Generator:
+    """Load a trained generator for inference: `g = texnet.load('run/model.pt'); g(z)` or `g(x0, z)`.
+
+    The module is in eval mode; `g.checkpoint` keeps the checkpoint's
+    metadata (training config, step, exemplar digest) without the weights.
+    """
+    data = load_checkpoint(path)
+    g = generator_from_checkpoint(data).to(device).eval()
+    g.checkpoint = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
+    return g

@@ -1,0 +1,71 @@
+"""What every generator shares: its config for checkpoints, noise sampling, size checks."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+
+Size = Union[int, Tuple[int, int], Sequence[int]]
+PADDINGS = ("circular", "reflect", "zeros")
+
+
+def hw(size: Size) -> Tuple[int, int]:
+    """int -> square; (h, w) unchanged."""
+    if isinstance(size, int):
+        return size, size
+    h, w = size
+    return int(h), int(w)
+
+
+def conv(in_ch: int, out_ch: int, k: int, padding: str = "zeros", stride: int = 1, bias: bool = True) -> nn.Conv2d:
+    """A 'same' convolution whose border handling is chosen by name (circular gives tileable textures)."""
+    if padding not in PADDINGS:
+        raise ConfigError(f"padding must be one of {', '.join(PADDINGS)}, not '{padding}'")
+    return nn.Conv2d(in_ch, out_ch, k, stride=stride, padding=k // 2, padding_mode=padding, bias=bias)
+
+
+class Generator(nn.Module):
+    """Base class: `config` holds the constructor arguments, so a checkpoint can rebuild the module."""
+
+    #: 'texture' generators map noise to images; 'style' generators map (image, noise) to images.
+    task = "texture"
+
+    def __init__(self, **config: Any):
+        super().__init__()
+        self.config: Dict[str, Any] = dict(config)
+
+    @property
+    def arch(self) -> str:
+        return type(self).__name__
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def check_size(self, size: Size) -> Tuple[int, int]:
+        """(h, w) if this generator can produce that size, else a ConfigError saying what it can."""
+        h, w = hw(size)
+        if h < 1 or w < 1:
+            raise ConfigError(f"size must be positive, got {h}x{w}")
+        return h, w
+
+    def sample_noise(self, n: int, size: Size, generator: Optional[torch.Generator] = None, device=None):
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, n: int, size: Optional[Size] = None, seed: Optional[int] = None, device=None) -> torch.Tensor:
+        """n texture samples (eval mode, no grad) from fresh noise; `seed` makes them reproducible."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        device = device or next(self.parameters()).device
+        z = self.sample_noise(n, size if size is not None else self.default_size(), gen, device)
+        return self(z)
+
+    def default_size(self) -> Tuple[int, int]:
+        return hw(self.config.get("size", 256))
+
+
+def randn(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:
+    """Standard normal noise drawn on the CPU generator (device-independent samples), then moved."""
+    return torch.randn(shape, generator=generator).to(device)

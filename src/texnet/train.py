@@ -1,0 +1,303 @@
+"""Training feed-forward generators with the Julesz objective (paper eq. 11): Adam on batches.
+
+One loop serves texture networks (g(z)) and stylization networks (g(x0, z)).
+Every random draw of a step (noise, content crops) comes from a generator
+seeded by (seed, step), so `--resume` reproduces an uninterrupted run exactly
+on the same machine. Checkpoints are atomic; Ctrl-C / SIGTERM save one and
+exit; a NaN/Inf loss stops the run naming the step and keeps the last good
+checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig, to_dict
+from .data import ContentFolder
+from .errors import CheckpointError, ConfigError, TexnetError
+from .files import RunFolder
+from .generators import Generator, build_generator
+from .images import load_image, make_grid, resize, save_image
+from .losses import build_loss
+from .objective import JuleszObjective
+from .optimize import MAX_NATIVE_TEXTURE
+from .report import plot_curves
+from .runtime import progress, resolve_device, seed_everything
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "nn_distance", "lr", "seconds"]
+#: Noise / content crops used for the periodic sample grids (fixed, so grids are comparable over time).
+SAMPLE_SEED = 20170102
+SAMPLE_COUNT = 8
+
+
+class TrainingInterrupted(TexnetError):
+    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed."""
+
+
+class TrainingDiverged(TexnetError):
+    """The loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    generator: Generator
+    history: List[Dict[str, float]] = field(default_factory=list)
+    run_dir: Optional[Path] = None
+    skipped_files: int = 0
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The RNG of one training step: depends only on (seed, step)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag checked between steps; a second Ctrl-C aborts at once."""
+
+    def __init__(self):
+        self.signal: Optional[int] = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no handlers, training still works
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def load_exemplar(cfg: TrainConfig) -> torch.Tensor:
+    """The texture exemplar (native, capped) or style image (at the crop size unless --texture-size)."""
+    img = load_image(cfg.texture, max_pixels=cfg.max_pixels)
+    if cfg.texture_size:
+        return resize(img, cfg.texture_size)
+    if cfg.task == "texture":
+        return resize(img, min(max(img.shape[-2:]), MAX_NATIVE_TEXTURE))
+    return resize(img, cfg.size)
+
+
+class Trainer:
+    """Holds everything of one run; `run()` trains to cfg.steps (resuming if asked)."""
+
+    def __init__(self, cfg: TrainConfig, out, overwrite: bool = False, resume: bool = False,
+                 show_progress: bool = True, log: Callable[[str], None] = print):
+        self.cfg = cfg.resolved().validate()
+        self.log = log
+        self.show_progress = show_progress
+        resume_data = None
+        if resume:
+            ckpt = Path(out) / CHECKPOINT
+            if not ckpt.is_file():
+                raise CheckpointError(f"{ckpt}: nothing to resume (no checkpoint in {out})")
+            resume_data = load_checkpoint(ckpt)
+            self._check_resumable(resume_data)
+        self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume)
+        self.device = resolve_device(self.cfg.device)
+        seed_everything(self.cfg.seed)
+        self.exemplar = load_exemplar(self.cfg)
+        self.digest = file_digest(_real_path(self.cfg.texture))
+        self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
+        arch, options = self.cfg.generator_spec()
+        self.generator = build_generator(arch, options).to(self.device)
+        if self.cfg.task == "texture":
+            self.generator.check_size(self.cfg.size)
+        extra = [self.cfg.diversity_layer] if self.cfg.diversity_space == "features" else []
+        loss = build_loss(self.cfg.loss, self.exemplar, with_content=self.cfg.task == "style",
+                          device=self.device, extra_layers=extra)
+        self.objective = JuleszObjective(loss, self.cfg.diversity, self.cfg.diversity_space,
+                                         self.cfg.diversity_layer, self.cfg.diversity_eps)
+        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, self.cfg.lr_step, self.cfg.lr_decay)
+        self.history: List[Dict[str, float]] = []
+        self.step = 0
+        self.elapsed = 0.0
+        if resume_data is not None:
+            self._restore(resume_data)
+
+    # ------------------------------------------------------------------ state
+
+    def _check_resumable(self, data) -> None:
+        saved = data.get("train_config") or {}
+        mine = to_dict(self.cfg)
+        differs = [k for k in mine if k not in ("steps", "checkpoint_every", "sample_every", "device")
+                   and saved.get(k) != mine[k]]
+        if differs:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was trained with different settings for {', '.join(sorted(differs))} "
+                "(only --steps, --checkpoint-every, --sample-every and --device may change)"
+            )
+
+    def _restore(self, data) -> None:
+        g = generator_from_checkpoint(data, expect=self.generator.arch)
+        self.generator.load_state_dict(g.state_dict())
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.step = int(data["step"])
+        self.history = list(data.get("history", []))
+        self.elapsed = float(data.get("elapsed", 0.0))
+        if "rng" in data:
+            torch.set_rng_state(data["rng"])
+        self.log(f"resumed {self.run_dir.path} at step {self.step}")
+
+    def save(self, name: str = CHECKPOINT, full: bool = True) -> Path:
+        """Atomic checkpoint (with optimizer/scheduler/RNG/history) or slim model file."""
+        fields = dict(train_config=to_dict(self.cfg), step=self.step, style_digest=self.digest,
+                      style_path=str(self.cfg.texture), task=self.cfg.task)
+        if full:
+            fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                          rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
+        return save_checkpoint(self.run_dir.file(name), self.generator, **fields)
+
+    # ------------------------------------------------------------------ one step
+
+    def batch(self, step: int, n: Optional[int] = None, gen: Optional[torch.Generator] = None):
+        """(noise, content) for a step; content is None for texture networks."""
+        n = n or self.cfg.batch_size
+        gen = gen or step_generator(self.cfg.seed, step)
+        content = self.data.batch(n, gen).to(self.device) if self.data is not None else None
+        size = content.shape[-2:] if content is not None else self.cfg.size
+        z = self.generator.sample_noise(n, size, gen, self.device) if self.cfg.task == "texture" or self.cfg.noise_channels else None
+        return z, content
+
+    def forward(self, z, content):
+        if content is None:
+            return self.generator(z)
+        return self.generator(content, z)
+
+    def train_step(self, step: int) -> Dict[str, float]:
+        self.generator.train()
+        z, content = self.batch(step)
+        targets = self.objective.loss.content_targets(content) if content is not None else None
+        samples = self.forward(z, content)
+        stats = self.objective(samples, targets)
+        value = float(stats["objective"].detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the objective became {value} at step {step}; stopped without saving it "
+                f"(last good checkpoint: step {self.step}); try a smaller --lr or --diversity"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        stats["objective"].backward()
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        row = {"step": step, "lr": lr}
+        row.update({k: float(v.detach()) for k, v in stats.items()})
+        return row
+
+    # ------------------------------------------------------------------ outputs
+
+    @torch.no_grad()
+    def sample_grid(self, name: str) -> Path:
+        """A grid of samples from fixed noise (and fixed content crops): comparable across steps."""
+        self.generator.eval()
+        gen = torch.Generator().manual_seed(SAMPLE_SEED)
+        if self.cfg.task == "texture":
+            z = self.generator.sample_noise(SAMPLE_COUNT, self.cfg.size, gen, self.device)
+            imgs = self.generator(z)
+            grid = make_grid(list(imgs.cpu()), ncol=4)
+        else:
+            content = self.data.batch(4, gen).to(self.device)
+            z = self.generator.sample_noise(4, content.shape[-2:], gen, self.device) if self.cfg.noise_channels else None
+            out = self.generator(content, z)
+            grid = make_grid(list(content.cpu()) + list(out.cpu()), ncol=4)
+        self.generator.train()
+        return save_image(grid, self.run_dir.file(name))
+
+    def write_logs(self) -> None:
+        if not self.history:
+            return
+        fields = [f for f in LOG_FIELDS if f in self.history[-1]]
+        self.run_dir.write_csv("losses.csv", self.history, fields)
+        curves = {"objective": [r["objective"] for r in self.history], "loss": [r["loss"] for r in self.history]}
+        if self.cfg.diversity > 0:
+            curves = {"loss": curves["loss"]}
+        plot_curves(self.run_dir.file("losses.png"), curves, title=f"{self.generator.arch} training",
+                    logy=self.cfg.diversity == 0)
+        if len(self.history) > 1 and self.history[-1].get("nn_distance", 0) > 0:
+            plot_curves(self.run_dir.file("diversity.png"), {"nn distance": [r["nn_distance"] for r in self.history]},
+                        title="batch mean nearest-neighbour distance (RMS, pixels)", ylabel="distance", logy=False)
+
+    def write_config(self) -> None:
+        arch, options = self.cfg.generator_spec()
+        self.run_dir.write_json("config.json", {
+            "command": f"train-{self.cfg.task}", "config": to_dict(self.cfg), "architecture": arch,
+            "arch_config": options, "parameters": self.generator.num_parameters(), "device": str(self.device),
+            "torch": torch.__version__, "style_digest": self.digest,
+        })
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        self.write_config()
+        if self.step >= cfg.steps:
+            self.log(f"already trained to step {self.step} (>= --steps {cfg.steps}); nothing to do")
+        bar = progress(range(self.step + 1, cfg.steps + 1), total=cfg.steps, initial=self.step,
+                       desc=f"train {self.generator.arch}", enabled=self.show_progress)
+        with _StopFlag() as stop:
+            start = time.perf_counter() - self.elapsed
+            for step in bar:
+                row = self.train_step(step)
+                self.step = step
+                self.elapsed = time.perf_counter() - start
+                row["seconds"] = self.elapsed
+                self.history.append(row)
+                bar.set_postfix(_postfix(row))
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.signal is not None:
+                    self.save()
+                    self.write_logs()
+                if step % cfg.sample_every == 0:
+                    self.sample_grid(f"samples/step_{step:06d}.png")
+                if stop.signal is not None:
+                    bar.close()
+                    name = "SIGTERM" if stop.signal == signal.SIGTERM else "Ctrl-C"
+                    raise TrainingInterrupted(
+                        f"{name} at step {step}: checkpoint saved to {self.run_dir.path / CHECKPOINT}; "
+                        "continue with the same command plus --resume"
+                    )
+        bar.close()
+        self.save(MODEL, full=False)
+        self.write_logs()
+        self.sample_grid("samples.png")
+        skipped = self.data.skipped if self.data is not None else 0
+        if skipped:
+            self.log(f"skipped {skipped} unreadable file(s) in {cfg.content_dir}")
+        return TrainResult(self.generator.eval(), self.history, self.run_dir.path, skipped)
+
+
+def _postfix(row: Dict[str, float]) -> Dict[str, str]:
+    keys = ["loss", "texture", "content", "nn_distance"]
+    return {("nn" if k == "nn_distance" else k): f"{row[k]:.4g}" for k in keys if k in row}
+
+
+def _real_path(source: str):
+    from .images import resolve_path
+
+    return resolve_path(source)
+
+
+def train(cfg: TrainConfig, out, overwrite: bool = False, resume: bool = False,
+          show_progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
+    """Train a generator as configured into run folder `out` (see Trainer)."""
+    return Trainer(cfg, out, overwrite=overwrite, resume=resume, show_progress=show_progress, log=log).run()
