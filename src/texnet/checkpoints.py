@@ -11,15 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 
 from .errors import CheckpointError
-from .files import atomic_write
+from .files import atomic_write, safe_torch_load
 from .generators import Generator, build_generator
 
 FORMAT = "texnet-checkpoint"
@@ -68,17 +66,7 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
                 break
         else:
             raise CheckpointError(f"{path}: is a folder without model.pt or checkpoint.pt")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file (0 bytes)")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path}: refused: it contains pickled Python objects that could run code when loaded "
-            "(texnet checkpoints hold tensors and plain values only)"
-        ) from exc
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {str(exc).splitlines()[0][:100]})") from exc
+    data = safe_torch_load(path, CheckpointError, "texnet checkpoint", map_location=map_location)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a texnet checkpoint (no '{FORMAT}' marker)")
     version = data.get("version")

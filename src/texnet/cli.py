@@ -226,6 +226,24 @@ def cmd_stylize(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_model
+    from .runtime import resolve_device
+
+    size = tuple(args.size) if isinstance(args.size, tuple) else args.size
+    res = evaluate_model(args.model, args.out, n=args.n, size=size, style=args.style, content=args.content or (),
+                         seed=args.seed, device=resolve_device(args.device), overwrite=args.overwrite)
+    q = res["quality"]
+    line = f"{res['architecture']}: texture/style loss {q['texture']:.4g}"
+    if "content" in q:
+        line += f", content loss {q['content']:.4g}"
+    if "diversity" in res:
+        d = res["diversity"]
+        line += f", diversity pixels {d['pixels_pairwise']:.4g} / features {d['features_pairwise']:.4g} (pairwise)"
+    print(f"{line}; wrote {args.out}/results.json")
+    return 0
+
+
 def add_train_args(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--norm", choices=["instance", "batch", "none"], default="instance", help="generator normalization (default instance, paper §5)")
@@ -318,6 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model.pt / checkpoint.pt (or its run folder)")
     add_common(p, steps=False, size=None, batch=False)
     p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("evaluate", help="quality, diversity and speed of a trained generator",
+                       description="Texture/style and content loss, pixel/structure/feature diversity, timing.")
+    p.add_argument("--model", required=True, help="model.pt / checkpoint.pt (or its run folder)")
+    p.add_argument("-n", type=_positive_int, default=16, help="texture samples to draw (default 16)")
+    p.add_argument("--style", "--texture", dest="style", default=None, help="exemplar to compare with (default: the training one)")
+    p.add_argument("--content", nargs="+", default=None, help="photos to stylize (default: bundled samples)")
+    add_common(p, steps=False, size=None, batch=False)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="show versions, devices and the VGG-19 weights in use")
     p.add_argument("--vgg-weights", default=None)

@@ -79,8 +79,8 @@ class OptimizeConfig:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.optimizer not in ("lbfgs", "adam"):
             raise ConfigError(f"--optimizer must be lbfgs or adam, not '{self.optimizer}'")
-        if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if self.lr is not None and not (0 < self.lr < float("inf")):
+            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.texture_size is not None and self.texture_size < 16:
             raise ConfigError(f"--texture-size must be >= 16, got {self.texture_size}")
         validate_loss(self.loss)
@@ -212,8 +212,8 @@ class TrainConfig:
         for name, value, low in checks:
             if value < low:
                 raise ConfigError(f"--{name} must be >= {low}, got {value}")
-        if not cfg.lr > 0:
-            raise ConfigError(f"--lr must be > 0, got {cfg.lr}")
+        if not 0 < cfg.lr < float("inf"):
+            raise ConfigError(f"--lr must be a finite number > 0, got {cfg.lr}")
         if not 0 < cfg.lr_decay <= 1:
             raise ConfigError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
         if cfg.diversity < 0:

@@ -114,15 +114,18 @@ class RunFolder:
                 f"{self.path}: folder exists and is not empty; pass --overwrite to replace its files "
                 "or choose another --out"
             )
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TexnetError(f"{self.path}: cannot create output folder ({exc.strerror or exc})") from exc
+        parent = next((p for p in self.path.absolute().parents if p.exists()), None)
+        if parent is not None and not os.access(parent, os.W_OK) and not self.path.exists():
+            raise TexnetError(f"{self.path}: cannot create output folder (no write permission in {parent})")
 
     def file(self, name: str) -> Path:
-        """Path of a file in the run folder (sub-folders are created)."""
+        """Path of a file in the run folder; the folder (and sub-folders) are created on first use,
+        so a run that fails before producing anything leaves no empty folder behind."""
         p = self.path / name
-        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TexnetError(f"{p.parent}: cannot create output folder ({exc.strerror or exc})") from exc
         return p
 
     def write_json(self, name: str, data: Mapping) -> Path:
@@ -130,3 +133,38 @@ class RunFolder:
 
     def write_csv(self, name: str, rows: Sequence[Mapping], fieldnames: Optional[Iterable[str]] = None) -> Path:
         return write_csv(self.file(name), rows, list(fieldnames) if fieldnames else None)
+
+
+def safe_torch_load(path: os.PathLike | str, error: type, what: str = "file", map_location="cpu"):
+    """torch.load(weights_only=True) with every failure turned into one line of `error`.
+
+    Files holding pickled objects that could run code (torch names the
+    'Unsupported global' it refused) are called unsafe; anything else that
+    cannot be read (empty, truncated, text, random bytes) is called unreadable.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {what}" if not path.exists() else f"{path}: is a folder, expected a {what}")
+    if path.stat().st_size == 0:
+        raise error(f"{path}: empty file (0 bytes), not a {what}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Unsupported global" in text or "GLOBAL" in text or "not an allowed global" in text:
+            raise error(
+                f"{path}: refused: it contains pickled Python objects that could run code when loaded "
+                f"(a {what} must hold only tensors and plain values)"
+            ) from exc
+        raise error(f"{path}: not a readable {what} ({_first_line(exc)})") from exc
+    except Exception as exc:  # torch raises many kinds on garbage: KeyError, IndexError, RuntimeError, ...
+        raise error(f"{path}: not a readable {what} (truncated or corrupt: {_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:120]

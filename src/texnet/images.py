@@ -151,7 +151,7 @@ def _to_float_rgb(im: Image.Image) -> np.ndarray:
             scale = 65535.0
         a = np.clip(a / scale, 0.0, 1.0)
         return np.repeat(a[..., None], 3, axis=2)
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA")).astype(np.float32) / 255.0
         alpha = rgba[..., 3:4]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-import pickle
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -21,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from .errors import WeightsError
+from .files import safe_torch_load
 
 #: (block, number of convs, output channels) of VGG-19 "E" (Simonyan & Zisserman 2015, Table 1).
 VGG19_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
@@ -77,17 +77,7 @@ def layer_index(name: str) -> int:
 
 
 def _load_file(path: Path):
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"{path}: refused: the file contains pickled Python objects that could run code "
-            "(only plain tensor state_dicts are loaded)"
-        ) from exc
-    except FileNotFoundError as exc:
-        raise WeightsError(f"{path}: no such file") from exc
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable torch weight file ({str(exc).splitlines()[0][:120]})") from exc
+    obj = safe_torch_load(path, WeightsError, "VGG-19 weight file")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):

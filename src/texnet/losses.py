@@ -14,12 +14,13 @@ and keeps λ's meaning stable across images, sizes and weight files.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
-from .errors import ConfigError
+from .errors import ConfigError, TexnetError
 from .loss_network import LossNetwork, layer_index
 
 LayerWeights = Union[str, Sequence[str], Mapping[str, float]]
@@ -63,9 +64,12 @@ def parse_layer_weights(spec: Optional[LayerWeights], default: Mapping[str, floa
                 raise ConfigError(f"layer weight '{part}': expected NAME or NAME:WEIGHT, e.g. relu1_1:0.5") from exc
     out = {}
     for name, weight in items:
-        layer_index(name)  # validates the name
-        if weight < 0:
-            raise ConfigError(f"layer weight for {name} must be >= 0, got {weight}")
+        try:
+            layer_index(name)
+        except TexnetError as exc:
+            raise ConfigError(str(exc)) from exc
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ConfigError(f"layer weight for {name} must be a finite number >= 0, got {weight}")
         out[name] = weight
     if not out:
         raise ConfigError("at least one loss layer is needed")
@@ -73,21 +77,26 @@ def parse_layer_weights(spec: Optional[LayerWeights], default: Mapping[str, floa
 
 
 class _NormalizeGrad(torch.autograd.Function):
-    """Identity forward; backward divides each image's gradient by its L1 norm (Texture Networks, paper §4)."""
+    """Identity forward; backward rescales each image's gradient to L1 norm `scale` (Texture Networks, paper §4)."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, scale: float):
+        ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, g):
         norm = g.abs().flatten(1).sum(1).clamp_min(1e-8).view(-1, *([1] * (g.dim() - 1)))
-        return g / norm
+        return g * (ctx.scale / norm), None
 
 
-def normalize_gradient(x: torch.Tensor) -> torch.Tensor:
-    """Pass `x` through unchanged, but L1-normalize (per image) the gradient flowing back into it."""
-    return _NormalizeGrad.apply(x)
+def normalize_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Pass `x` through unchanged; the gradient flowing back into it gets L1 norm `scale` per image.
+
+    The layer's weight is the scale, so weights still matter after normalization
+    (as in texture_nets, where the loss strength multiplies the normalized gradient).
+    """
+    return _NormalizeGrad.apply(x, float(scale))
 
 
 class TextureLoss(nn.Module):
@@ -131,19 +140,24 @@ class TextureLoss(nn.Module):
     def target(self, name: str) -> torch.Tensor:
         return getattr(self, _buf(name))
 
-    def per_layer(self, features: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """Unweighted (scaled) distance for every layer, each of shape (N,)."""
+    def per_layer(self, features: Mapping[str, torch.Tensor], grad_scale: float = 1.0) -> Dict[str, torch.Tensor]:
+        """Unweighted (scaled) distance for every layer, each of shape (N,).
+
+        With `normalize_gradients`, the gradient reaching layer l's activations
+        from its term has L1 norm w_l·grad_scale per image, whatever the
+        objective's other factors (this changes λ's effective scale, paper §4).
+        """
         out = {}
         for name in self.weights:
             f = features[name]
             if self.normalize_gradients and torch.is_grad_enabled() and f.requires_grad:
-                f = normalize_gradient(f)
+                f = normalize_gradient(f, self.weights[name] * grad_scale)
             diff = gram_matrix(f) - self.target(name)
             out[name] = diff.pow(2).flatten(1).sum(1) / getattr(self, _buf(name) + "_norm")
         return out
 
-    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        terms = self.per_layer(features)
+    def forward(self, features: Mapping[str, torch.Tensor], grad_scale: float = 1.0) -> torch.Tensor:
+        terms = self.per_layer(features, grad_scale)
         return sum(self.weights[n] * t for n, t in terms.items())
 
 
@@ -230,7 +244,7 @@ class PerceptualLoss(nn.Module):
     ) -> Dict[str, torch.Tensor]:
         """Per-image losses; activations of `extra_layers` come back under 'features' (same VGG pass)."""
         feats = self.net(x, layers=list(dict.fromkeys(self.layers + list(extra_layers))))
-        out = {"texture": self.texture(feats)}
+        out = {"texture": self.texture(feats, grad_scale=self.texture_weight)}
         total = self.texture_weight * out["texture"]
         if self.content is not None and content_targets:
             out["content"] = self.content(feats, content_targets)

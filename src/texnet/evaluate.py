@@ -1,0 +1,78 @@
+"""`texnet evaluate`: quality, diversity and speed of a trained generator, written as JSON and a picture."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .checkpoints import load
+from .config import LossConfig, TrainConfig, from_dict
+from .files import RunFolder
+from .images import load_image, make_grid, resolve_path, save_image
+from .losses import build_loss
+from .metrics import diversity, median_time, quality
+from .train import load_exemplar
+
+#: Photos stylized when no --content is given (bundled with scikit-image).
+DEFAULT_EVAL_CONTENT = ("sample:chelsea", "sample:astronaut", "sample:coffee")
+
+
+def _train_config(g) -> TrainConfig:
+    saved = dict(g.checkpoint.get("train_config") or {})
+    loss = from_dict(LossConfig, saved.pop("loss", {}) or {})
+    return dataclasses.replace(from_dict(TrainConfig, saved), loss=loss)
+
+
+def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str] = None,
+                   content: Sequence[str] = (), seed: int = 0, device="cpu", overwrite: bool = False,
+                   variations: int = 4) -> Dict[str, object]:
+    """Metrics of a checkpoint; `style` overrides the exemplar it was trained on (default: the one recorded)."""
+    g = load(model, device=device)
+    cfg = _train_config(g)
+    if style:
+        cfg = dataclasses.replace(cfg, texture=style)
+    resolve_path(cfg.texture)
+    for c in content:
+        resolve_path(c)
+    run = RunFolder(out, overwrite=overwrite) if out else None
+    exemplar = load_exemplar(cfg)
+    loss = build_loss(cfg.loss, exemplar, with_content=g.task == "style", device=device)
+    res: Dict[str, object] = {"model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"),
+                              "exemplar": cfg.texture, "seed": seed}
+    gen = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        if g.task == "texture":
+            size = size if size is not None else g.default_size()
+            z = g.sample_noise(n, size, gen, device)
+            samples = g(z)
+            res["quality"] = quality(samples, loss)
+            res["diversity"] = diversity(samples, loss.net)
+            one = g.sample_noise(1, size, gen, device)
+            res["seconds_per_sample"] = median_time(lambda: g(one), repeats=5)
+            picture = make_grid(list(samples[:8].cpu()), ncol=4)
+        else:
+            rows: List[torch.Tensor] = []
+            per_image = []
+            for c in (content or DEFAULT_EVAL_CONTENT):
+                x0 = load_image(c, size=size or cfg.size * 2).to(device)
+                k = variations if g.noise_channels else 1
+                zs = [g.sample_noise(1, x0.shape[-2:], gen, device) if g.noise_channels else None for _ in range(k)]
+                ys = torch.cat([g(x0, z) for z in zs])
+                targets = loss.content_targets(x0.expand(k, -1, -1, -1))
+                q = quality(ys, loss, targets)
+                entry = {"image": c, **{key: v for key, v in q.items() if key != "per_image_total"}}
+                if k > 1:
+                    entry["diversity"] = diversity(ys, loss.net)
+                entry["seconds"] = median_time(lambda: g(x0, zs[0]), repeats=3)
+                per_image.append(entry)
+                rows.append(torch.cat([x0.cpu(), ys.cpu()]))
+            res["per_image"] = per_image
+            res["quality"] = {key: sum(e[key] for e in per_image) / len(per_image)
+                              for key in ("texture", "content", "total") if key in per_image[0]}
+            res["seconds_per_image"] = sum(e["seconds"] for e in per_image) / len(per_image)
+            picture = make_grid([img for row in rows for img in row], ncol=rows[0].shape[0])
+    if run is not None:
+        save_image(picture, run.file("samples.png"))
+        run.write_json("results.json", res)
+    return res
