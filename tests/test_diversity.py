@@ -183,12 +183,6 @@ def test_entropy_gradient_matches_finite_differences():
     assert torch.allclose(xr.grad.double(), num, rtol=2e-2, atol=2e-4)
 
 
-@pytest.mark.xfail(
-    reason="BUG: rms_distances casts its input to float32 (`x.flatten(1).float()`), so entropy_term and "
-    "nearest_neighbor_distances return float32 for float64 input and their gradient is only float32-accurate",
-    raises=AssertionError,
-    strict=True,
-)
 def test_entropy_gradcheck_float64():
     x = _separated(4, 3, seed=2).requires_grad_()
     assert entropy_term(x).dtype == torch.float64

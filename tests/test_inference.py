@@ -123,12 +123,6 @@ def test_sample_cli_fixed_size_generator(tmp_path, capsys):
     assert _sizes(tmp_path / "y")["sample_001.png"] == (16, 16)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a default TextureNetV1 (6 scales, instance norm) accepts --size 32 in check_size but then raises "
-    "ValueError from F.instance_norm on the 1x1 coarsest scale; texnet sample crashes with a traceback",
-    raises=ValueError,
-    strict=True,
-)
 def test_sample_cli_smallest_v1_size_works_or_is_a_one_line_error(tmp_path, capsys):
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "v1.pt", TextureNetV1())

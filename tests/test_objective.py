@@ -127,12 +127,6 @@ def test_each_space_gives_finite_objective_and_gradients(tiny_loss, space):
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: JuleszObjective.forward asks the loss for the diversity feature tap only when diversity > 0, but "
-    "always calls _distance_input, which reads out['features'] for space='features': KeyError at λ = 0",
-    raises=KeyError,
-    strict=True,
-)
 def test_features_space_with_lambda_zero(tiny_loss):
     obj = JuleszObjective(tiny_loss, diversity=0.0, space="features", feature_layer="relu2_1")
     with torch.no_grad():

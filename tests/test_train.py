@@ -224,12 +224,6 @@ def test_training_with_diversity_logs_entropy(tmp_path, space):
     assert (tmp_path / "run" / "diversity.png").is_file()
 
 
-@pytest.mark.xfail(
-    reason="BUG: training with --diversity-space features and the default --diversity 0 crashes with KeyError "
-    "'features' at step 1 (JuleszObjective._distance_input runs even when λ = 0)",
-    raises=KeyError,
-    strict=True,
-)
 def test_feature_space_setting_with_zero_diversity_trains(tmp_path):
     res = train(texture_config(steps=1, diversity_space="features", diversity_layer="relu2_1"), tmp_path / "run",
                 show_progress=False, log=quiet)
@@ -314,13 +308,6 @@ def test_nan_objective_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path
     assert len(read_rows(out / "losses.csv")) == 2
 
 
-@pytest.mark.xfail(
-    reason="BUG: TrainingDiverged says 'last good checkpoint: step {self.step}' (the last completed step), "
-    "not the step actually saved in checkpoint.pt; with --checkpoint-every 2 and NaN at step 4 it names step 3 "
-    "while checkpoint.pt holds step 2",
-    raises=AssertionError,
-    strict=True,
-)
 def test_divergence_message_names_the_checkpoint_actually_on_disk(tmp_path, monkeypatch):
     calls = {"n": 0}
     real_forward = JuleszObjective.forward

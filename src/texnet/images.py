@@ -45,10 +45,20 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
 
+#: Bundled with texnet itself (see assets/SOURCES.md): a public-domain painting for style defaults.
+PACKAGE_IMAGES = {"starry_night": "starry_night.jpg"}
+
+
 def sample_image_path(name: str) -> Path:
-    """Path of a scikit-image sample image, found without importing skimage.data fetchers."""
+    """Path of a bundled sample image (texnet's assets or scikit-image's data folder), never downloaded."""
+    if name in PACKAGE_IMAGES:
+        path = Path(__file__).parent / "assets" / PACKAGE_IMAGES[name]
+        if not path.is_file():
+            raise ImageError(f"sample:{name}: {path} is missing from this texnet install")
+        return path
     if name not in SAMPLE_IMAGES:
-        raise ImageError(f"sample:{name}: unknown sample image; choose one of {', '.join(sorted(SAMPLE_IMAGES))}")
+        names = sorted(SAMPLE_IMAGES) + sorted(PACKAGE_IMAGES)
+        raise ImageError(f"sample:{name}: unknown sample image; choose one of {', '.join(names)}")
     import importlib.util
 
     spec = importlib.util.find_spec("skimage")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from contextlib import nullcontext
+import warnings
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from .errors import WeightsError
 from .files import safe_torch_load
+from .runtime import PRECISIONS, autocast, resolve_precision
 
 #: (block, number of convs, output channels) of VGG-19 "E" (Simonyan & Zisserman 2015, Table 1).
 VGG19_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
@@ -164,9 +165,14 @@ class LossNetwork(nn.Module):
     `layers` are tap names (`relu1_1`, `conv4_2`, ...); the network is truncated
     after the deepest one. `pooling` is 'max' (VGG) or 'avg' (Gatys et al. found
     it gives slightly smoother synthesis). `precision` 'bf16'/'fp16' runs the
-    convolutions under autocast; returned features are always float32, so Gram
-    matrices and losses stay in full precision. `channels_last` stores
-    activations NHWC, which is faster for convolutions on CPU and GPU.
+    convolutions under autocast ('auto': bf16 where the device does bf16 fast,
+    see `runtime.resolve_precision`, decided per call from the input's device);
+    returned features are always float32, so Gram matrices and losses stay in
+    full precision. `channels_last` stores activations NHWC, which is faster
+    for convolutions on CPU and GPU (features come back NHWC-strided;
+    `losses.gram_matrix` reads them without a copy). `compile=True` runs the
+    conv stack through `torch.compile` (falls back to eager, with a warning, if
+    compilation fails; measured not to pay off on CPU, see benchmarks/).
     """
 
     def __init__(
@@ -177,6 +183,7 @@ class LossNetwork(nn.Module):
         weights_format: str = "auto",
         precision: str = "fp32",
         channels_last: bool = False,
+        compile: bool = False,
     ):
         super().__init__()
         self.layers = list(dict.fromkeys(layers))
@@ -186,8 +193,8 @@ class LossNetwork(nn.Module):
             raise WeightsError(f"pooling must be 'max' or 'avg', not '{pooling}'")
         if weights_format not in WEIGHT_FORMATS:
             raise WeightsError(f"weight format must be one of {', '.join(WEIGHT_FORMATS)}, not '{weights_format}'")
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise WeightsError(f"precision must be fp32, bf16 or fp16, not '{precision}'")
+        if precision not in PRECISIONS:
+            raise WeightsError(f"precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
         last = max(layer_index(n) for n in self.layers)
         path = Path(weights) if weights else default_weights_path()
         if not path.is_file():
@@ -198,6 +205,8 @@ class LossNetwork(nn.Module):
         self.pooling = pooling
         self.precision = precision
         self.channels_last = channels_last
+        self.compile = bool(compile)
+        self._compiled = None
         self.preprocess = Preprocess(fmt)
         self.names = LAYER_NAMES[: last + 1]
         modules = []
@@ -232,11 +241,30 @@ class LossNetwork(nn.Module):
         """The loss network stays in eval mode whatever the caller does."""
         return super().train(False)
 
-    def _autocast(self, device_type: str):
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=device_type, dtype=dtype)
+    def effective_precision(self, device=None) -> str:
+        """The precision the convolutions run in on `device` (default: where the weights are)."""
+        if device is None:
+            device = self.preprocess.scale.device
+        return resolve_precision(self.precision, device)
+
+    def _autocast(self, device):
+        return autocast(self.effective_precision(device), device.type)
+
+    def _run(self, h: torch.Tensor, last: int, wanted: frozenset):
+        out: Dict[str, torch.Tensor] = {}
+        for i in range(last + 1):
+            h = self.body[i](h)
+            name = self.names[i]
+            if name in wanted:
+                out[name] = h.float()
+        return out
+
+    def _runner(self):
+        if not self.compile:
+            return self._run
+        if self._compiled is None:
+            self._compiled = torch.compile(self._run, dynamic=False)
+        return self._compiled
 
     def forward(self, x: torch.Tensor, layers: Optional[Sequence[str]] = None) -> Dict[str, torch.Tensor]:
         """RGB [0, 1] batch (N, 3, H, W) -> {tap name: float32 activation}."""
@@ -245,17 +273,18 @@ class LossNetwork(nn.Module):
         if missing:
             raise WeightsError(f"layers {sorted(missing)} are deeper than this loss network was built for")
         last = max(self.names.index(n) for n in wanted)
-        out: Dict[str, torch.Tensor] = {}
         h = self.preprocess(x)
         if self.channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
-        with self._autocast(x.device.type):
-            for i in range(last + 1):
-                h = self.body[i](h)
-                name = self.names[i]
-                if name in wanted:
-                    out[name] = h.float()
-        return out
+        with self._autocast(x.device):
+            if self._compiled is False or not self.compile:
+                return self._run(h, last, frozenset(wanted))
+            try:
+                return self._runner()(h, last, frozenset(wanted))
+            except Exception as exc:  # compilation is an optional fast path: never break the default one
+                warnings.warn(f"torch.compile of the loss network failed ({type(exc).__name__}: {exc}); running eager")
+                self._compiled = False
+                return self._run(h, last, frozenset(wanted))
 
 
 def _block_channels(conv_name: str) -> int:

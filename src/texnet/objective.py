@@ -72,7 +72,8 @@ class JuleszObjective(nn.Module):
         """'objective' (scalar to minimize), 'loss' (mean L), 'texture', 'content', 'entropy', 'nn_distance'."""
         extra = [self.feature_layer] if (self.space == "features" and self.diversity > 0) else []
         out = self.loss(samples, content_targets, extra_layers=extra)
-        objective, ent = julesz_objective(out["total"], self._distance_input(samples, out), self.diversity, self.eps)
+        distance_input = self._distance_input(samples, out) if self.diversity > 0 else samples
+        objective, ent = julesz_objective(out["total"], distance_input, self.diversity, self.eps)
         stats = {"objective": objective, "loss": out["total"].mean().detach(), "texture": out["texture"].mean().detach(),
                  "entropy": ent.detach()}
         if "content" in out:

@@ -46,3 +46,68 @@ def progress(iterable=None, total=None, desc=None, enabled: bool = True, **kw):
 
     disable = (not enabled) or bool(os.environ.get("TEXNET_NO_PROGRESS"))
     return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr, dynamic_ncols=True, leave=False, **kw)
+
+
+# --------------------------------------------------------------------------- precision (fast paths)
+
+#: Loss-network / inference precisions. 'auto' picks bf16 where the hardware runs it fast, else fp32.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: CPU flags that mean native bf16 dot products (AVX512-BF16: Zen 4+, Cooper Lake+; AMX: Sapphire Rapids+).
+#: Without them oneDNN emulates bf16 and it is *slower* than fp32, so 'auto' stays fp32 there.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none, e.g. macOS/Windows)."""
+    try:
+        with open("/proc/cpuinfo", "r", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU has native bf16 instructions (TEXNET_CPU_BF16=0/1 overrides the detection)."""
+    env = os.environ.get("TEXNET_CPU_BF16")
+    if env in ("0", "1"):
+        return env == "1"
+    mkldnn = getattr(torch.backends, "mkldnn", None)
+    if mkldnn is not None and not mkldnn.is_available():
+        return False
+    return any(f in cpu_flags() for f in BF16_CPU_FLAGS)
+
+
+def cuda_has_fast_bf16(device=None) -> bool:
+    """bf16 tensor cores: compute capability 8.0 (Ampere) or newer."""
+    try:
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+    except Exception:  # pragma: no cover - broken driver setups
+        return False
+
+
+def resolve_precision(precision: str, device="cpu") -> str:
+    """'auto' -> 'bf16' on CPUs with AVX512-BF16/AMX and on Ampere+ GPUs, 'fp32' elsewhere; others unchanged."""
+    precision = (precision or "fp32").lower()
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
+    if precision != "auto":
+        return precision
+    kind = torch.device(device).type if not isinstance(device, torch.device) else device.type
+    if kind == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if kind == "cuda":
+        return "bf16" if cuda_has_fast_bf16(device if isinstance(device, torch.device) and device.index is not None else None) else "fp32"
+    return "fp32"
+
+
+def autocast(precision: str, device_type: str):
+    """An autocast context for a resolved precision ('fp32' -> no-op)."""
+    from contextlib import nullcontext
+
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device_type, dtype=dtype)

@@ -29,7 +29,7 @@ from .losses import build_loss
 from .objective import JuleszObjective
 from .optimize import MAX_NATIVE_TEXTURE
 from .report import plot_curves
-from .runtime import progress, resolve_device, seed_everything
+from .runtime import autocast, progress, resolve_device, seed_everything
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -126,12 +126,20 @@ class Trainer:
                           device=self.device, extra_layers=extra)
         self.objective = JuleszObjective(loss, self.cfg.diversity, self.cfg.diversity_space,
                                          self.cfg.diversity_layer, self.cfg.diversity_eps)
+        #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
+        self.precision = loss.net.effective_precision(self.device)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, self.cfg.lr_step, self.cfg.lr_decay)
         self.history: List[Dict[str, float]] = []
         self.step = 0
         self.elapsed = 0.0
+        self.saved_step: Optional[int] = None
         if resume_data is not None:
+            if resume_data.get("style_digest") not in (None, self.digest):
+                raise CheckpointError(
+                    f"cannot resume: {self.cfg.texture} changed since the checkpoint was written "
+                    "(its sha256 differs); restore the original image or start a new run"
+                )
             self._restore(resume_data)
 
     # ------------------------------------------------------------------ state
@@ -153,11 +161,17 @@ class Trainer:
         self.optimizer.load_state_dict(data["optimizer"])
         self.scheduler.load_state_dict(data["scheduler"])
         self.step = int(data["step"])
+        self.saved_step = self.step
         self.history = list(data.get("history", []))
         self.elapsed = float(data.get("elapsed", 0.0))
         if "rng" in data:
             torch.set_rng_state(data["rng"])
         self.log(f"resumed {self.run_dir.path} at step {self.step}")
+
+    def _last_saved_text(self) -> str:
+        if self.saved_step is None:
+            return "no checkpoint was written yet"
+        return f"last good checkpoint: step {self.saved_step}, in {self.run_dir.path / CHECKPOINT}"
 
     def save(self, name: str = CHECKPOINT, full: bool = True) -> Path:
         """Atomic checkpoint (with optimizer/scheduler/RNG/history) or slim model file."""
@@ -166,7 +180,10 @@ class Trainer:
         if full:
             fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                           rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
-        return save_checkpoint(self.run_dir.file(name), self.generator, **fields)
+        path = save_checkpoint(self.run_dir.file(name), self.generator, **fields)
+        if full:
+            self.saved_step = self.step
+        return path
 
     # ------------------------------------------------------------------ one step
 
@@ -188,13 +205,14 @@ class Trainer:
         self.generator.train()
         z, content = self.batch(step)
         targets = self.objective.loss.content_targets(content) if content is not None else None
-        samples = self.forward(z, content)
-        stats = self.objective(samples, targets)
+        with autocast(self.precision, self.device.type):  # fast path: generator convs in bf16 (weights, Adam: fp32)
+            samples = self.forward(z, content)
+        stats = self.objective(samples.float(), targets)
         value = float(stats["objective"].detach())
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"the objective became {value} at step {step}; stopped without saving it "
-                f"(last good checkpoint: step {self.step}); try a smaller --lr or --diversity"
+                f"({self._last_saved_text()}); try a smaller --lr or --diversity"
             )
         self.optimizer.zero_grad(set_to_none=True)
         stats["objective"].backward()

@@ -60,10 +60,27 @@ class Generator(nn.Module):
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         device = device or next(self.parameters()).device
         z = self.sample_noise(n, size if size is not None else self.default_size(), gen, device)
-        return self(z)
+        with eval_mode(self):
+            return self(z)
 
     def default_size(self) -> Tuple[int, int]:
         return hw(self.config.get("size", 256))
+
+
+class eval_mode:
+    """Context: run a module in eval mode (BN uses its running statistics, which stay untouched), then restore."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def __enter__(self):
+        self.was_training = self.module.training
+        self.module.eval()
+        return self.module
+
+    def __exit__(self, *exc):
+        self.module.train(self.was_training)
+        return False
 
 
 def randn(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:

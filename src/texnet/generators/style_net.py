@@ -7,8 +7,8 @@ checkerboard artifacts); `upsample="transposed"` gives Johnson's original
 fractionally-strided convolutions. Input: the content image plus
 `noise_channels` planes of Gaussian noise (0 = none; the paper's diverse
 stylization concatenates noise). Any input size works: sizes that are not
-multiples of 4 are reflection-padded up to the next multiple of 4 and the
-output is cropped back, so output size == input size.
+multiples of 4 (or smaller than 8 px) are padded up to the next multiple of 4
+(at least 8) and the output is cropped back, so output size == input size.
 `channels` scales the widths (32 -> 32/64/128; 16 -> the "small" 16/32/64 net).
 """
 from __future__ import annotations
@@ -21,7 +21,12 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..normalization import make_norm
-from .base import Generator, Size, hw, randn
+from .base import Generator, Size, eval_mode, hw, randn
+
+
+#: Smallest side the network runs at: two stride-2 convs leave 2x2 for the 3x3 reflection pads.
+#: Smaller inputs are replicate-padded up to it and the output cropped back.
+MIN_SIDE = 8
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1, bias: bool = True) -> nn.Sequential:
@@ -92,7 +97,7 @@ class StyleNet(Generator):
             if z is None:
                 z = torch.randn(n, self.noise_channels, h, w, device=x0.device, dtype=x0.dtype)
             x = torch.cat([x0, z], dim=1)
-        ph, pw = (-h) % 4, (-w) % 4
+        ph, pw = max(MIN_SIDE, h + (-h) % 4) - h, max(MIN_SIDE, w + (-w) % 4) - w
         if ph or pw:
             mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
@@ -106,4 +111,5 @@ class StyleNet(Generator):
         if self.noise_channels:
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
             z = self.sample_noise(x0.shape[0], x0.shape[-2:], gen, x0.device)
-        return self(x0, z)
+        with eval_mode(self):
+            return self(x0, z)

@@ -66,10 +66,14 @@ class TextureNetV1(Generator):
     def check_size(self, size: Size):
         h, w = super().check_size(size)
         m = self.multiple
-        if h % m or w % m:
+        one_pixel = (h // m) * (w // m) < 2 and self.config["norm"] == "instance"
+        if h % m or w % m or one_pixel:
             raise ConfigError(
-                f"TextureNetV1 with {self.scales} scales makes sizes that are multiples of {m}; "
-                f"{w}x{h} is not (try {max(m, round(w / m) * m)}x{max(m, round(h / m) * m)})"
+                f"TextureNetV1 with {self.scales} scales makes sizes that are multiples of {m}"
+                + (f", larger than {m}x{m} (instance norm needs more than one pixel at the coarsest scale)"
+                   if self.config["norm"] == "instance" else "")
+                + f"; {w}x{h} is not "
+                f"(try {max(2 * m, round(w / m) * m)}x{max(2 * m, round(h / m) * m)})"
             )
         return h, w
 
