@@ -1,12 +1,13 @@
 """Fast paths (issue: performance): each changes the losses by < 1% relative against fp32.
 
-Truncation and channels-last are exact up to float summation order (< 1e-4).
-bf16 autocast on this CPU (AVX512-BF16) was measured at 64² on the brick
-exemplar: per-image texture/content losses within ~0.3% of fp32 (worst of
-the cases here), pixel gradients with cosine similarity > 0.999; the
-asserted tolerance is the issue's 1%. bf16 *inference* of a generator stays
-within 0.03 (max) / 0.005 (mean) of fp32 on [0, 1] pixels. Everything runs
-at tiny sizes (the whole file takes well under a minute on 2 cores).
+Truncation and channels-last are exact up to float summation order (< 1e-6
+measured). bf16 autocast (measured on a 2-core AMD EPYC with AVX512-BF16,
+brick exemplar): relative error of the per-image texture/content loss
+1.5e-4 on noise at 64², 1.1e-3 at 256², and, the hard case, near an
+optimum (loss 0.0036 after 150 L-BFGS steps at 64²) 4.9e-3; pixel
+gradients keep cosine similarity > 0.99. The asserted bound is the issue's
+1% everywhere. bf16 *inference* of a generator stays within 0.03 (max) /
+0.005 (mean) of fp32 on [0, 1] pixels. Tiny sizes: the file runs in seconds.
 """
 from __future__ import annotations
 
@@ -81,6 +82,23 @@ def test_fast_path_changes_losses_by_less_than_one_percent(images, fp32_losses, 
     tol = 1e-4 if override.get("precision", "fp32") == "fp32" else REL_TOL
     assert _rel(tex, fp32_losses[0]) < tol
     assert _rel(con, fp32_losses[1]) < tol
+
+
+def test_bf16_loss_near_an_optimum_is_within_one_percent():
+    """The relative error grows as the loss shrinks (a difference of Grams): check it where it is largest."""
+    from texnet.images import load_image
+    from texnet.optimize import optimize_pixels
+
+    style = load_image("sample:brick", size=48)
+    cfg = dataclasses.replace(FP32, texture_layers={"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0})
+    f32 = build_loss(cfg, style, with_content=False)
+    b16 = build_loss(dataclasses.replace(cfg, precision="bf16", channels_last=True), style, with_content=False)
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    y = optimize_pixels(f32, x, 40, show_progress=False).images
+    with torch.no_grad():
+        a, b = f32(y)["texture"], b16(y)["texture"]
+    assert float(a) < 0.05 * float(f32(x)["texture"])  # really near an optimum
+    assert _rel(b, a) < REL_TOL
 
 
 def test_bf16_pixel_gradients_point_the_same_way(images):

