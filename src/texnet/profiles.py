@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from .errors import ConfigError
 
@@ -45,7 +45,12 @@ class Profile:
     style_lambda: float = 0.03
     style_noise_channels: int = 3
     diverse_style_steps: int = 600
-    precision: str = "fp32"
+    #: Exemplar / style long side in px; None: native texture (capped) and the crop size for styles.
+    exemplar_size: Optional[int] = None
+    #: Checkpoints, loss plots and sample grids per training run (more is slower, not better).
+    snapshots: int = 2
+    #: Loss-network precision: 'auto' = bf16 where the hardware does it fast (runtime.resolve_precision).
+    precision: str = "auto"
     seed: int = 0
     extra: Dict[str, float] = field(default_factory=dict)
 
@@ -55,7 +60,7 @@ PROFILES: Dict[str, Profile] = {
         name="smoke", note="Smoke test: tiny sizes and a handful of steps; the numbers mean nothing.",
         style_size=32, style_steps=4, style_batch=2, eval_size=48, opt_steps=3, texture_size=32,
         texture_steps=4, texture_batch=3, v1_scales=3, lambdas=(0.0, 0.03, 0.3), samples=3,
-        diverse_style_steps=3, style_noise_channels=1,
+        diverse_style_steps=3, style_noise_channels=1, exemplar_size=64, snapshots=1,
     ),
     "cpu": Profile(
         name="cpu",

@@ -100,18 +100,20 @@ class Reproduction:
         base = dict(task="style", texture=self.style, content_dir=self.content_dir, generator="stylenet",
                     size=p.style_size, batch_size=p.style_batch, steps=p.style_steps, lr=p.style_lr,
                     lr_step=p.style_lr_step, seed=p.seed, device=str(self.device), loss=self.style_loss_cfg,
-                    checkpoint_every=max(1, p.style_steps // 4), sample_every=max(1, p.style_steps // 4))
+                    texture_size=p.exemplar_size)
         base.update(kw)
-        return TrainConfig(**base)
+        every = max(1, base["steps"] // max(1, p.snapshots))
+        return TrainConfig(checkpoint_every=every, sample_every=every, **base)
 
     def _texture_cfg(self, **kw) -> TrainConfig:
         p = self.p
         base = dict(task="texture", texture=self.texture, generator="v2", size=p.texture_size,
                     batch_size=p.texture_batch, steps=p.texture_steps, lr_step=p.texture_lr_step, seed=p.seed,
                     device=str(self.device), loss=self.texture_loss_cfg, v1_scales=p.v1_scales,
-                    checkpoint_every=max(1, p.texture_steps // 4), sample_every=max(1, p.texture_steps // 4))
+                    texture_size=p.exemplar_size)
         base.update(kw)
-        return TrainConfig(**base)
+        every = max(1, base["steps"] // max(1, p.snapshots))
+        return TrainConfig(checkpoint_every=every, sample_every=every, **base)
 
     def _save(self, img, name: str) -> str:
         save_image(img, self.run.file(name))
