@@ -23,12 +23,28 @@ def conv_flops(net, size: int) -> float:
 
 
 def matmul_peak(n: int, repeats: int) -> Dict[str, object]:
+    """Dense matmul throughput two ways: torch.mm (BLAS) and the same product as a 1x1 convolution (oneDNN).
+
+    On this AMD CPU torch.mm fp32 goes through a BLAS that does not reach the
+    AVX-512 peak the oneDNN convolution kernels reach, so the peak is the
+    better of the two (what VGG's convolutions could attain at best).
+    """
     out = {}
+    hw = n // 32  # (hw*hw) x n x n product as a 1x1 conv: M = hw², K = N = n
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-        t = interleaved({name: lambda: torch.mm(a, b)}, repeats=repeats, warmup=2)[name]
-        flops = 2.0 * n**3
-        out[name] = {"n": n, "median_gflops": flops / t["median_s"] / 1e9, "best_gflops": flops / min(t["times_s"]) / 1e9}
+        conv = torch.nn.Conv2d(n, n, 1, bias=False).to(dtype).requires_grad_(False)
+        x = torch.randn(1, n, hw * 4, hw * 4).to(dtype).contiguous(memory_format=torch.channels_last)
+        conv = conv.to(memory_format=torch.channels_last)
+        t = interleaved({"mm": lambda: torch.mm(a, b), "conv1x1": lambda: conv(x)}, repeats=repeats, warmup=2)
+        mm_flops, conv_flops_ = 2.0 * n**3, 2.0 * (hw * 4) ** 2 * n * n
+        entry = {"n": n, "mm_median_gflops": mm_flops / t["mm"]["median_s"] / 1e9,
+                 "mm_best_gflops": mm_flops / min(t["mm"]["times_s"]) / 1e9,
+                 "conv1x1_median_gflops": conv_flops_ / t["conv1x1"]["median_s"] / 1e9,
+                 "conv1x1_best_gflops": conv_flops_ / min(t["conv1x1"]["times_s"]) / 1e9}
+        entry["median_gflops"] = max(entry["mm_median_gflops"], entry["conv1x1_median_gflops"])
+        entry["best_gflops"] = max(entry["mm_best_gflops"], entry["conv1x1_best_gflops"])
+        out[name] = entry
     return out
 
 
@@ -56,7 +72,7 @@ def run(quick: bool, repeats: int) -> Dict[str, object]:
     for k, t in timings.items():
         gflops = work / t["median_s"] / 1e9
         dt = "bf16" if k.startswith("bf16") else "fp32"
-        rows[k] = {"median_s": t["median_s"], "gflops": gflops, "fraction_of_peak": gflops / peak[dt]["median_gflops"],
+        rows[k] = {"median_s": t["median_s"], "gflops": gflops, "fraction_of_peak": gflops / peak[dt]["best_gflops"],
                    "speedup_vs_fp32": t["speedup"], "times_s": t["times_s"]}
     log("  " + ", ".join(f"{k} {v['median_s']:.3f} s ({v['gflops']:.0f} GFLOP/s)" for k, v in rows.items()))
     return {"size": size, "taps": TAPS, "gflop_per_step": work / 1e9, "matmul_peak": peak, "loss_network": rows}

