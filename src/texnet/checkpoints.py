@@ -70,13 +70,18 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a texnet checkpoint (no '{FORMAT}' marker)")
     version = data.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint has no valid format version ({version!r}); it is damaged or not from texnet")
+    if version > VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {version} is newer than this texnet supports ({VERSION}); upgrade texnet"
         )
     for key in ("architecture", "arch_config", "state_dict"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint is missing '{key}'")
+    for key, kind in (("architecture", str), ("arch_config", dict), ("state_dict", dict)):
+        if not isinstance(data[key], kind):
+            raise CheckpointError(f"{path}: checkpoint field '{key}' is a {type(data[key]).__name__}, not a {kind.__name__}")
     data["path"] = str(path)
     return data
 
@@ -89,7 +94,7 @@ def generator_from_checkpoint(data: Dict[str, Any], expect: Optional[str] = None
     g = build_generator(arch, data["arch_config"])
     try:
         g.load_state_dict(data["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(
             f"{data.get('path', 'checkpoint')}: weights do not fit a {arch} with {data['arch_config']} "
             f"({str(exc).splitlines()[0][:120]})"

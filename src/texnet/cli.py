@@ -41,6 +41,18 @@ def _nonneg_float(text: str) -> float:
     return v
 
 
+def _seed(text: str) -> int:
+    from .config import SEED_RANGE
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'")
+    if not SEED_RANGE[0] <= v <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}, got {v}")
+    return v
+
+
 def _size(text: str):
     from .images import parse_size
 
@@ -59,7 +71,7 @@ def add_common(p: argparse.ArgumentParser, steps=None, size=256, batch=1) -> Non
         p.add_argument("--steps", type=_positive_int, default=steps, help="iterations (default %s)" % (steps or "per task"))
     if batch is not False:
         p.add_argument("--batch-size", type=_positive_int, default=batch, help="images per batch (default %s)" % (batch or "per task"))
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same machine, same result (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed; same seed, same machine, same result (default 0)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (default auto)")
     p.add_argument("--overwrite", action="store_true", help="replace files in an existing, non-empty --out folder")
     p.add_argument("--max-pixels", type=_positive_int, default=None, help="refuse input images with more pixels (default 80M)")
@@ -156,6 +168,8 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     size = args.size if isinstance(args.size, int) else max(args.size)
+    if size < 16:
+        raise ConfigError(f"--size must be >= 16 for the demo (the loss network taps relu5_1), got {size}")
     run_demo(args.out, size=size, steps=args.steps, device=args.device, overwrite=args.overwrite, show_progress=not args.quiet)
     return 0
 
@@ -238,7 +252,8 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="fp32",
                    help="generator precision: fp32 (default, exact), bf16 (~2x faster on CPUs with AVX512-BF16, "
                         "within ~4/255 of fp32), auto (bf16 where native)")
-    g.add_argument("--channels-last", action="store_true", help="NHWC generator")
+    g.add_argument("--channels-last", action="store_true",
+                   help="NHWC generator (measured slower on CPU for these generators; may help on GPUs)")
     g.add_argument("--compile", action="store_true", help="torch.compile the generator (falls back to eager)")
 
 
@@ -406,12 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Out-of-memory messages of torch's allocators (CUDA, MPS, CPU) turned into one line.
+_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except TexnetError as exc:
+        signum = getattr(exc, "signum", None)  # train.TrainingInterrupted: a checkpoint was saved
+        if signum:
+            print(f"texnet: interrupted: {exc}", file=sys.stderr)
+            return 128 + signum  # like the signal itself: 130 for Ctrl-C, 143 for SIGTERM
         print(f"texnet: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -421,8 +444,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("texnet: error: out of memory; try a smaller --size or --batch-size", file=sys.stderr)
         return EXIT_ERROR
     except RuntimeError as exc:
-        if "out of memory" in str(exc).lower():
-            print("texnet: error: device out of memory; try a smaller --size or --batch-size", file=sys.stderr)
+        text = str(exc).lower()
+        if any(t in text for t in _OOM_TEXT):
+            print("texnet: error: out of memory; try a smaller --size or --batch-size", file=sys.stderr)
+            return EXIT_ERROR
+        if "output size is too small" in text:  # a pooling layer met an image smaller than it can reduce
+            print("texnet: error: an image is too small for the VGG-19 loss network after resizing; "
+                  "use larger images, a larger --size or shallower --texture-layers", file=sys.stderr)
             return EXIT_ERROR
         raise
 

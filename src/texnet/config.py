@@ -93,14 +93,24 @@ class OptimizeConfig:
             raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.texture_size is not None and self.texture_size < 16:
             raise ConfigError(f"--texture-size must be >= 16, got {self.texture_size}")
+        validate_seed(self.seed)
         validate_loss(self.loss)
         return self
 
 
+#: What torch.manual_seed accepts.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+def validate_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise ConfigError(f"--seed must be a whole number between {SEED_RANGE[0]} and {SEED_RANGE[1]}, got {seed}")
+
+
 def validate_loss(cfg: LossConfig) -> None:
     for name in ("texture_weight", "content_weight", "tv_weight"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+        if not 0 <= getattr(cfg, name) < float("inf"):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(cfg, name)}")
     if cfg.loss_scale not in ("relative", "absolute"):
         raise ConfigError(f"loss scale must be 'relative' or 'absolute', not '{cfg.loss_scale}'")
     if cfg.pooling not in ("max", "avg"):
@@ -226,16 +236,17 @@ class TrainConfig:
             raise ConfigError(f"--lr must be a finite number > 0, got {cfg.lr}")
         if not 0 < cfg.lr_decay <= 1:
             raise ConfigError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
-        if cfg.diversity < 0:
-            raise ConfigError(f"--diversity must be >= 0, got {cfg.diversity}")
+        if not 0 <= cfg.diversity < float("inf"):
+            raise ConfigError(f"--diversity must be a finite number >= 0, got {cfg.diversity}")
         if cfg.diversity > 0 and cfg.batch_size < 2:
             raise ConfigError("--diversity > 0 needs --batch-size >= 2 (the entropy term compares samples in a batch)")
-        if cfg.diversity_eps <= 0:
-            raise ConfigError(f"--diversity-eps must be > 0, got {cfg.diversity_eps}")
+        if not 0 < cfg.diversity_eps < float("inf"):
+            raise ConfigError(f"--diversity-eps must be a finite number > 0, got {cfg.diversity_eps}")
         if cfg.norm not in ("instance", "batch", "none"):
             raise ConfigError(f"--norm must be instance, batch or none, not '{cfg.norm}'")
         if cfg.texture_size is not None and cfg.texture_size < 16:
             raise ConfigError(f"--texture-size must be >= 16, got {cfg.texture_size}")
+        validate_seed(cfg.seed)
         validate_loss(cfg.loss)
         return cfg
 

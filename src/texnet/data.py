@@ -65,6 +65,8 @@ class ContentFolder:
         self._cache: "OrderedDict[int, torch.Tensor]" = OrderedDict()
         self.broken: Set[int] = set()
         self.broken_reasons: List[str] = []
+        #: Files whose short side is below the crop: they are upscaled to it (counted, reported by train).
+        self.upscaled: Set[int] = set()
         self._first_readable()
 
     def __len__(self) -> int:
@@ -94,6 +96,8 @@ class ContentFolder:
             self.broken_reasons.append(str(exc))
             return None
         h, w = img.shape[-2:]
+        if min(h, w) < self.crop:
+            self.upscaled.add(i)
         keep = 2 * self.crop
         if min(h, w) > keep:
             scale = keep / min(h, w)

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
@@ -152,7 +153,9 @@ def safe_torch_load(path: os.PathLike | str, error: type, what: str = "file", ma
     if path.stat().st_size == 0:
         raise error(f"{path}: empty file (0 bytes), not a {what}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the one-line error says it all
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Unsupported global" in text or "GLOBAL" in text or "not an allowed global" in text:

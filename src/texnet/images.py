@@ -80,6 +80,8 @@ def resolve_path(source: Union[str, os.PathLike]) -> Path:
         raise ImageError(f"{text}: no such file")
     if path.is_dir():
         raise ImageError(f"{text}: is a folder, expected an image file")
+    if not path.is_file():  # a FIFO or device would block or never end: refuse before reading
+        raise ImageError(f"{text}: not a regular file, expected an image file")
     return path
 
 
@@ -139,6 +141,10 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: Optional[int] =
         raise ImageError(f"{name}: refused as a decompression bomb ({_short(exc)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: cannot decode image ({_short(exc)})") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # malformed metadata (EXIF, palettes) can raise anything inside Pillow
+        raise ImageError(f"{name}: cannot decode image ({type(exc).__name__}: {_short(exc)})") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = previous_limit
 

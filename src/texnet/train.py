@@ -25,9 +25,9 @@ from .errors import CheckpointError, ConfigError, TexnetError
 from .files import RunFolder
 from .generators import Generator, build_generator
 from .images import load_image, make_grid, resize, save_image
-from .losses import build_loss
+from .losses import DEFAULT_TEXTURE_LAYERS, build_loss, parse_layer_weights
 from .objective import JuleszObjective
-from .optimize import MAX_NATIVE_TEXTURE
+from .optimize import MAX_NATIVE_TEXTURE, fit_exemplar
 from .report import plot_curves
 from .runtime import autocast, progress, resolve_device, seed_everything
 
@@ -40,7 +40,11 @@ SAMPLE_COUNT = 8
 
 
 class TrainingInterrupted(TexnetError):
-    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed."""
+    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed. `signum` is the signal."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
 
 
 class TrainingDiverged(TexnetError):
@@ -86,14 +90,20 @@ class _StopFlag:
         return False
 
 
-def load_exemplar(cfg: TrainConfig) -> torch.Tensor:
-    """The texture exemplar (native, capped) or style image (at the crop size unless --texture-size)."""
+def load_exemplar(cfg: TrainConfig, log: Optional[Callable[[str], None]] = None) -> torch.Tensor:
+    """The texture exemplar (native, capped) or style image (at the crop size unless --texture-size).
+
+    One too small for the loss network's taps (e.g. 8 px for relu5_1) is upscaled, said through `log`.
+    """
     img = load_image(cfg.texture, max_pixels=cfg.max_pixels)
     if cfg.texture_size:
-        return resize(img, cfg.texture_size)
-    if cfg.task == "texture":
-        return resize(img, min(max(img.shape[-2:]), MAX_NATIVE_TEXTURE))
-    return resize(img, cfg.size)
+        img = resize(img, cfg.texture_size)
+    elif cfg.task == "texture":
+        img = resize(img, min(max(img.shape[-2:]), MAX_NATIVE_TEXTURE))
+    else:
+        img = resize(img, cfg.size)
+    layers = parse_layer_weights(cfg.loss.texture_layers, DEFAULT_TEXTURE_LAYERS)
+    return fit_exemplar(img, layers, f"{'the texture' if cfg.task == 'texture' else 'the style image'} {cfg.texture}", log)
 
 
 class Trainer:
@@ -104,6 +114,14 @@ class Trainer:
         self.cfg = cfg.resolved().validate()
         self.log = log
         self.show_progress = show_progress
+        self.device = resolve_device(self.cfg.device)
+        # The generator first (its init draws from the seeded global RNG): a size it cannot make fails here,
+        # before the checkpoint, the images or the loss network are read.
+        seed_everything(self.cfg.seed)
+        arch, options = self.cfg.generator_spec()
+        generator = build_generator(arch, options)
+        if self.cfg.task == "texture":
+            generator.check_size(self.cfg.size)
         resume_data = None
         if resume:
             ckpt = Path(out) / CHECKPOINT
@@ -112,15 +130,10 @@ class Trainer:
             resume_data = load_checkpoint(ckpt)
             self._check_resumable(resume_data)
         self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume)
-        self.device = resolve_device(self.cfg.device)
-        seed_everything(self.cfg.seed)
-        self.exemplar = load_exemplar(self.cfg)
+        self.exemplar = load_exemplar(self.cfg, log)
         self.digest = file_digest(_real_path(self.cfg.texture))
         self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
-        arch, options = self.cfg.generator_spec()
-        self.generator = build_generator(arch, options).to(self.device)
-        if self.cfg.task == "texture":
-            self.generator.check_size(self.cfg.size)
+        self.generator = generator.to(self.device)
         extra = [self.cfg.diversity_layer] if self.cfg.diversity_space == "features" else []
         loss = build_loss(self.cfg.loss, self.exemplar, with_content=self.cfg.task == "style",
                           device=self.device, extra_layers=extra)
@@ -157,16 +170,38 @@ class Trainer:
 
     def _restore(self, data) -> None:
         g = generator_from_checkpoint(data, expect=self.generator.arch)
-        self.generator.load_state_dict(g.state_dict())
-        self.optimizer.load_state_dict(data["optimizer"])
-        self.scheduler.load_state_dict(data["scheduler"])
-        self.step = int(data["step"])
+        path = data.get("path", CHECKPOINT)
+        missing = [k for k in ("optimizer", "scheduler", "step") if k not in data]
+        if missing:
+            raise CheckpointError(
+                f"{path}: holds no training state to resume from (no {', '.join(missing)}; "
+                "a model.pt copied over checkpoint.pt?)"
+            )
+        try:
+            self.generator.load_state_dict(g.state_dict())
+            self.optimizer.load_state_dict(data["optimizer"])
+            self.scheduler.load_state_dict(data["scheduler"])
+            self.step = int(data["step"])
+            self.history = [dict(r) for r in data.get("history", [])]
+            self.elapsed = float(data.get("elapsed", 0.0))
+            if "rng" in data:
+                torch.set_rng_state(data["rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
+            detail = (str(exc).strip().splitlines() or [""])[0][:120]
+            raise CheckpointError(f"{path}: training state is damaged and cannot be resumed "
+                                  f"({type(exc).__name__}: {detail})") from exc
         self.saved_step = self.step
-        self.history = list(data.get("history", []))
-        self.elapsed = float(data.get("elapsed", 0.0))
-        if "rng" in data:
-            torch.set_rng_state(data["rng"])
+        self._remove_stale_temp_files()
         self.log(f"resumed {self.run_dir.path} at step {self.step}")
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of atomic writes cut short by a crash or kill -9 (never read; removed on resume)."""
+        for folder in (self.run_dir.path, self.run_dir.path / "samples"):
+            for p in folder.glob(".*.tmp") if folder.is_dir() else ():
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
 
     def _last_saved_text(self) -> str:
         if self.saved_step is None:
@@ -180,7 +215,12 @@ class Trainer:
         if full:
             fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                           rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
-        path = save_checkpoint(self.run_dir.file(name), self.generator, **fields)
+        try:
+            path = save_checkpoint(self.run_dir.file(name), self.generator, **fields)
+        except TexnetError as exc:
+            if not full:
+                raise
+            raise TexnetError(f"{exc}; {self._last_saved_text()}") from exc
         if full:
             self.saved_step = self.step
         return path
@@ -216,6 +256,12 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         stats["objective"].backward()
+        grads = [p.grad for p in self.generator.parameters() if p.grad is not None]
+        if grads and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+            raise TrainingDiverged(
+                f"the gradient became NaN/Inf at step {step} (objective {value:.4g}); stopped before applying it "
+                f"({self._last_saved_text()}); try a smaller --lr or --diversity"
+            )
         self.optimizer.step()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
@@ -292,7 +338,7 @@ class Trainer:
                     name = "SIGTERM" if stop.signal == signal.SIGTERM else "Ctrl-C"
                     raise TrainingInterrupted(
                         f"{name} at step {step}: checkpoint saved to {self.run_dir.path / CHECKPOINT}; "
-                        "continue with the same command plus --resume"
+                        "continue with the same command plus --resume", stop.signal
                     )
         bar.close()
         self.save(MODEL, full=False)
@@ -301,6 +347,8 @@ class Trainer:
         skipped = self.data.skipped if self.data is not None else 0
         if skipped:
             self.log(f"skipped {skipped} unreadable file(s) in {cfg.content_dir}")
+        if self.data is not None and self.data.upscaled:
+            self.log(f"upscaled {len(self.data.upscaled)} photo(s) smaller than the {cfg.size} px crop in {cfg.content_dir}")
         return TrainResult(self.generator.eval(), self.history, self.run_dir.path, skipped)
 
 
