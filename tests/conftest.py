@@ -101,3 +101,22 @@ def bad_images(tmp_path):
     out["empty"].write_bytes(b"")
     out["missing"] = tmp_path / "does_not_exist.png"
     return out
+
+
+# --------------------------------------------------------------------------- fault-injection suite
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fault summary (test_faults_summary.py) runs after every fault test it summarises."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0].endswith("test_faults_summary.py"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Counts of the fault-injection suite (inputs tried, faults injected, runs resumed, steps lost)."""
+    import faults_counter
+
+    lines = faults_counter.summary_lines()
+    if lines:
+        terminalreporter.section("fault injection")
+        for line in lines:
+            terminalreporter.write_line(line)
