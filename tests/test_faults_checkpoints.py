@@ -14,7 +14,6 @@ import pickle
 import random
 import shutil
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -23,10 +22,10 @@ import torch
 
 import faults_counter as fc
 from helpers_train import make_content_folder, quiet, style_config
-from texnet.checkpoints import FORMAT, VERSION, load, load_checkpoint, save_checkpoint
+from texnet.checkpoints import FORMAT, VERSION, load, load_checkpoint
 from texnet.cli import main
 from texnet.errors import CheckpointError
-from texnet.generators import StyleNet, TextureNetV1
+from texnet.generators import TextureNetV1
 from texnet.train import train
 
 fc.module("checkpoints")

@@ -560,3 +560,30 @@ def test_invalid_inference_options_are_one_line(world, capsys, argv):
     assert rc in (1, 2)
     assert "error" in _one_line(err)
     assert _no_outputs(out)
+
+
+@pytest.mark.parametrize("option,kind", [("--style", "missing"), ("--style", "truncated_png"),
+                                         ("--style", "decompression_bomb"), ("--texture", "folder"),
+                                         ("--texture", "empty"), ("--content-dir", "no images"),
+                                         ("--content-dir", "none readable")])
+def test_reproduce_bad_inputs_are_one_line(world, capsys, tmp_path, option, kind):
+    """`texnet reproduce` reads a style, a texture and a content folder too (smoke profile)."""
+    if kind == "no images":
+        path = tmp_path / "empty_folder"
+        path.mkdir()
+        expect = "no images found"
+    elif kind == "none readable":
+        path = tmp_path / "broken_photos"
+        path.mkdir()
+        shutil.copyfile(world["bad"]["truncated_jpeg"], path / "a.jpg")
+        shutil.copyfile(world["bad"]["text_with_png_extension"], path / "b.png")
+        expect = "could be read"
+    else:
+        path, expect = world["bad"][kind], BAD[kind]
+    out = tmp_path / "report"
+    rc, stdout, err = _run(["reproduce", "--profile", "smoke", option, str(path), "--out", str(out), "--device", "cpu",
+                            "--quiet"], capsys)
+    fc.input_tried(kind, "reproduce " + option)
+    assert rc == 1, err
+    line = _one_line(err)
+    assert line.startswith("texnet: error:") and _says(line, expect) and path.name in line, line

@@ -139,7 +139,7 @@ def test_kill_9_at_random_moments(reference, tmp_path):
         if rng.random() < 0.25:  # during start-up (imports, loading VGG, the exemplar, the checkpoint) or step 1
             deadline = time.time() + rng.uniform(0.0, reference["startup"] * 1.2)
         else:  # just after a random step k of this attempt: in step k+1's compute, checkpoint, logs or sample grid
-            k = min(STEPS - 1, (saved_before or 0) + rng.randint(1, EVERY + 1))
+            k = min(STEPS - 1, (saved_before or 0) + rng.randint(1, EVERY))
             while proc.poll() is None and k not in _sample_steps_since(out, launch):
                 time.sleep(0.002)
             deadline = time.time() + rng.uniform(0.0, reference["step"]) * rng.choice([0.1, 0.3, 1.0])
@@ -166,7 +166,9 @@ def test_kill_9_at_random_moments(reference, tmp_path):
         assert lost <= EVERY, f"kill {kills} lost {lost} steps (done {done}, checkpoint {saved})"
         if saved_before is not None:
             fc.resumed()
-    assert kills >= N_KILLS - 1, f"only {kills} kills in {attempts} attempts"
+    # a kill soon after step k <= checkpoint + EVERY moves the checkpoint by at most EVERY steps, so at least
+    # (STEPS - EVERY) / EVERY = 3 kills land before the run can finish; 5 is usual
+    assert kills >= (STEPS - EVERY) // EVERY, f"only {kills} kills in {attempts} attempts"
     rc, stdout, err = _finish(_texnet(ARGS + ["--out", out, "--resume"]))
     fc.resumed()
     assert rc == 0, err
