@@ -10,6 +10,9 @@ import os
 
 # Before texnet/tqdm are used anywhere: no progress bars in test output.
 os.environ["TEXNET_NO_PROGRESS"] = "1"
+# Before torch loads OpenMP: idle threads sleep instead of spinning (spinning made 2 threads several
+# times slower whenever anything else ran on a 2-core machine; see benchmarks/RESULTS.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest

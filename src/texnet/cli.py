@@ -267,7 +267,8 @@ def cmd_evaluate(args) -> int:
 
     size = tuple(args.size) if isinstance(args.size, tuple) else args.size
     res = evaluate_model(args.model, args.out, n=args.n, size=size, style=args.style, content=args.content or (),
-                         seed=args.seed, device=resolve_device(args.device), overwrite=args.overwrite)
+                         seed=args.seed, device=resolve_device(args.device), overwrite=args.overwrite,
+                         max_pixels=args.max_pixels)
     q = res["quality"]
     line = f"{res['architecture']}: texture/style loss {q['texture']:.4g}"
     if "content" in q:

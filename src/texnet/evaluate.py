@@ -11,7 +11,7 @@ from .config import LossConfig, TrainConfig, from_dict
 from .files import RunFolder
 from .images import load_image, make_grid, resolve_path, save_image
 from .losses import build_loss
-from .metrics import diversity, median_time, quality
+from .metrics import FEATURE_DIVERSITY_LAYERS, diversity, median_time, quality
 from .train import load_exemplar
 
 #: Photos stylized when no --content is given (bundled with scikit-image).
@@ -26,12 +26,14 @@ def _train_config(g) -> TrainConfig:
 
 def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str] = None,
                    content: Sequence[str] = (), seed: int = 0, device="cpu", overwrite: bool = False,
-                   variations: int = 4) -> Dict[str, object]:
+                   variations: int = 4, max_pixels: Optional[int] = None) -> Dict[str, object]:
     """Metrics of a checkpoint; `style` overrides the exemplar it was trained on (default: the one recorded)."""
     g = load(model, device=device)
     cfg = _train_config(g)
     if style:
         cfg = dataclasses.replace(cfg, texture=style)
+    if max_pixels is not None:
+        cfg = dataclasses.replace(cfg, max_pixels=max_pixels)
     resolve_path(cfg.texture)
     for c in content:
         resolve_path(c)
@@ -39,7 +41,7 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
     exemplar = load_exemplar(cfg)
     # Metrics are measured in fp32 whatever precision the model was trained with (fast paths are for training).
     loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=g.task == "style",
-                      device=device)
+                      device=device, extra_layers=FEATURE_DIVERSITY_LAYERS)
     res: Dict[str, object] = {"model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"),
                               "exemplar": cfg.texture, "seed": seed}
     gen = torch.Generator().manual_seed(seed)
@@ -57,7 +59,7 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
             rows: List[torch.Tensor] = []
             per_image = []
             for c in (content or DEFAULT_EVAL_CONTENT):
-                x0 = load_image(c, size=size or cfg.size * 2).to(device)
+                x0 = load_image(c, size=size or cfg.size * 2, max_pixels=max_pixels).to(device)
                 k = variations if g.noise_channels else 1
                 zs = [g.sample_noise(1, x0.shape[-2:], gen, device) if g.noise_channels else None for _ in range(k)]
                 ys = torch.cat([g(x0, z) for z in zs])

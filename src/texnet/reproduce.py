@@ -18,7 +18,7 @@ import torch
 from .checkpoints import load
 from .config import LossConfig, TrainConfig, to_dict
 from .files import RunFolder
-from .images import load_image, make_grid, resolve_path, sample_image_path, save_image
+from .images import load_image, make_grid, sample_image_path, save_image
 from .losses import build_loss
 from .metrics import diversity, median_time, quality
 from .optimize import optimize_pixels
@@ -49,7 +49,7 @@ class Reproduction:
         self.style = style or DEFAULT_STYLE
         self.texture = texture or DEFAULT_TEXTURE
         for src in (self.style, self.texture):
-            resolve_path(src)
+            load_image(src)  # decode both now: a bad file fails in one line before hours of training
         self.run = RunFolder(out, overwrite=overwrite, resume=reuse)
         self.root = self.run.path
         self.device = resolve_device(device)
