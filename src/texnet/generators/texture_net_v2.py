@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..normalization import make_norm
-from .base import Generator, Size, hw, randn
+from .base import Generator, Size, randn
 
 UPSAMPLING = ("transposed", "nearest")
 
