@@ -113,9 +113,9 @@ def run(quick: bool, repeats: int) -> Dict[str, object]:
             v_fast = objective_value(fast, 0, fp32.generator)
             steps = iter(range(1, 10**6))
             timings = interleaved({
-                "naive": lambda: naive.train_step(next(steps)),
-                "texnet_fp32": lambda: fp32.train_step(next(steps)),
-                "texnet_default": lambda: fast.train_step(next(steps)),
+                "naive": lambda t=naive: t.train_step(next(steps)),
+                "texnet_fp32": lambda t=fp32: t.train_step(next(steps)),
+                "texnet_default": lambda t=fast: t.train_step(next(steps)),
             }, repeats=repeats)
             results[name] = {
                 "description": desc,

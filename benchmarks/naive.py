@@ -9,7 +9,7 @@ fp32 objective on the same batch (checked by the benchmark).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import torch
 import torch.nn as nn

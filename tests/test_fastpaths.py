@@ -21,7 +21,7 @@ from texnet.config import LossConfig
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.inference import prepare_inference, sample_textures, stylize_image
 from texnet.loss_network import LAYER_NAMES, LossNetwork
-from texnet.losses import ContentLoss, TextureLoss, build_loss, gram_matrix
+from texnet.losses import TextureLoss, build_loss, gram_matrix
 from texnet.runtime import cpu_has_fast_bf16, resolve_precision
 
 TAPS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}

@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFont
 
 from conftest import rgb_array
-from texnet import images
 from texnet.errors import ImageError, TexnetError
 from texnet.images import load_image, make_grid, parse_size, read_image, resize, save_image
 
@@ -269,3 +268,16 @@ def test_make_grid_size():
     assert g.size == (3 * 40 + 4 * 2, 32 + 14 + 2 * 2)
     with pytest.raises(ValueError):
         make_grid([])
+
+
+def test_captions_draw_greek_letters():
+    # Pillow's built-in fonts have no λ (it comes out as a "missing glyph" box or "?"); the caption font,
+    # matplotlib's DejaVu Sans, must have a real glyph for it.
+    from texnet.images import caption_font
+
+    font = caption_font()
+    assert isinstance(font, ImageFont.FreeTypeFont) and font.path.endswith("DejaVuSans.ttf")
+    missing = bytes(font.getmask("\ue000"))  # a private-use code point: no font has it
+    assert bytes(font.getmask("λ")) != missing
+    grid = make_grid([torch.ones(3, 16, 40)], captions=["λ=0.03"])
+    assert grid.convert("L").getextrema()[0] < 128  # the caption is drawn (dark pixels on white)

@@ -1,6 +1,8 @@
 """Images in and out: read anything Pillow reads into float RGB tensors, resize, save, grids."""
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 import os
 import warnings
@@ -10,7 +12,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFile, ImageFont, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, TexnetError
 from .files import atomic_write
@@ -270,6 +272,22 @@ def save_image(x: Union[torch.Tensor, Image.Image], path: Union[str, os.PathLike
     return atomic_write(path, lambda fh: im.save(fh, format=fmt, **opts))
 
 
+@functools.lru_cache(maxsize=1)
+def caption_font():
+    """A caption font with Greek letters (λ): matplotlib's DejaVu Sans, found without importing matplotlib.
+
+    Pillow's built-in bitmap font has no 'λ'; falls back to it when the file is missing.
+    """
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        try:
+            return ImageFont.truetype(str(path), 11)
+        except OSError:
+            pass
+    return ImageFont.load_default()
+
+
 def make_grid(
     images: Sequence[Union[torch.Tensor, Image.Image]],
     ncol: Optional[int] = None,
@@ -294,5 +312,5 @@ def make_grid(
         y0 = pad + r * (ch + text_h + pad)
         grid.paste(p, (x0, y0))
         if captions and i < len(captions) and captions[i]:
-            draw.text((x0 + 2, y0 + ch + 1), str(captions[i]), fill=(0, 0, 0))
+            draw.text((x0 + 2, y0 + ch), str(captions[i]), fill=(0, 0, 0), font=caption_font())
     return grid

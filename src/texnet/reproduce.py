@@ -221,7 +221,10 @@ class Reproduction:
         k = max(2, min(p.samples, 6))
         with torch.inference_mode():
             ys = torch.cat([g(x0, g.sample_noise(1, x0.shape[-2:], gen, self.device)) for _ in range(k)])
-        self._save(make_grid([x0[0].cpu()] + list(ys.cpu()), ncol=k + 1), "fig6_diverse_stylization.png")
+        diff = ((ys[0] - ys[1]).abs() * 4).clamp(0, 1)  # where two z differ, amplified so it can be seen
+        captions = ["photo"] + [f"z{i + 1}" for i in range(k)] + ["|z1 − z2| × 4"]
+        self._save(make_grid([x0[0].cpu()] + list(ys.cpu()) + [diff.cpu()], ncol=k + 2, captions=captions),
+                   "fig6_diverse_stylization.png")
         loss = build_loss(self.style_loss_cfg, load_exemplar(self._style_cfg().resolved()), with_content=True,
                           device=self.device)
         targets = loss.content_targets(x0.expand(k, -1, -1, -1))

@@ -153,7 +153,7 @@ def write_report(root: os.PathLike, results: Dict, profile) -> Path:
         ("Fig. 5 — textures", "Rows: TextureNetV1 (λ = 0), TextureNetV2 (λ = 0), TextureNetV2 (λ > 0); "
          "one sample per column, different z.", ["fig5_textures.png"]),
         ("Fig. 6 — diverse stylization", "StyleNet IN with noise input, trained with λ > 0: the photo, then "
-         "one stylization per z.", ["fig6_diverse_stylization.png"]),
+         "one stylization per z; the last tile is the difference of the first two, ×4.", ["fig6_diverse_stylization.png"]),
         ("Fig. 7 — the λ sweep", "Texture loss and diversity vs λ; below, samples at the largest λ.",
          ["fig7_lambda_sweep.png", "fig7_samples_largest_lambda.png"]),
     ]
