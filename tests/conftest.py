@@ -55,6 +55,16 @@ def noise64():
     return torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1234))
 
 
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and two threads on a busy 2-core machine are ~100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def rgb_array(h: int = 16, w: int = 24, seed: int = 0) -> np.ndarray:
     """A deterministic random uint8 HxWx3 image."""
     rng = np.random.default_rng(seed)

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import faults_counter as fc
+from helpers_cli import one_line, run_cli
 from helpers_train import make_content_folder, quiet, style_config
 from texnet.checkpoints import FORMAT, VERSION, load, load_checkpoint
 from texnet.cli import main
@@ -37,12 +38,7 @@ TRAIN = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "
          "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +55,6 @@ def runs(tmp_path_factory):
 def _out(runs) -> Path:
     runs["n"][0] += 1
     return runs["root"] / "out" / f"o{runs['n'][0]}"
-
-
-def _run(argv, capsys):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- pickles that would run code
@@ -159,9 +140,9 @@ def test_pickles_that_would_run_code_are_refused_by_every_reader(runs, capsys):
                     with pytest.raises(CheckpointError, match="refused"):
                         load(folder)
                     continue
-                rc, out, err = _run(argv + ["--device", "cpu"], capsys)
+                rc, out, err = run_cli(argv + ["--device", "cpu"], capsys)
                 assert rc == 1, (name, command, err)
-                line = _one_line(err)
+                line = one_line(err)
                 assert "refused" in line and "run code" in line, (name, command, line)
     assert not marker.exists(), "a checkpoint ran code"
 
@@ -231,10 +212,10 @@ def test_foreign_future_and_damaged_checkpoints_are_one_line_everywhere(runs, ca
     }
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     for command, argv in commands.items():
-        rc, out, err = _run(argv + ["--device", "cpu", "--quiet"], capsys)
+        rc, out, err = run_cli(argv + ["--device", "cpu", "--quiet"], capsys)
         fc.fault("damaged_checkpoint")
         assert rc == 1, (command, err)
-        line = _one_line(err)
+        line = one_line(err)
         assert line.startswith("texnet: error:") and any(e in line for e in expect), (command, line)
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before  # nothing touched
 
@@ -279,18 +260,18 @@ def test_resume_with_another_architecture_is_refused(runs, capsys):
     for folder, argv in ((runs["texture"], [a if a != "v1" else "v2" for a in TRAIN]),
                          (runs["style"], TRAIN)):
         before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-        rc, out, err = _run(argv + ["--steps", "3", "--resume", "--out", folder], capsys)
+        rc, out, err = run_cli(argv + ["--steps", "3", "--resume", "--out", folder], capsys)
         fc.fault("foreign_checkpoint")
         assert rc == 1
-        line = _one_line(err)
+        line = one_line(err)
         assert "cannot resume" in line and "generator" in line, line
         assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
     for command, model in (("sample", runs["style"]), ("stylize", runs["texture"])):
         argv = ["sample", "--model", model, "--out", _out(runs)] if command == "sample" else \
             ["stylize", runs["content"] / "astronaut.png", "--model", model, "--out", _out(runs)]
-        rc, out, err = _run(argv + ["--device", "cpu"], capsys)
+        rc, out, err = run_cli(argv + ["--device", "cpu"], capsys)
         fc.fault("foreign_checkpoint")
-        assert rc == 1 and ("texnet stylize" if command == "sample" else "texnet sample") in _one_line(err)
+        assert rc == 1 and ("texnet stylize" if command == "sample" else "texnet sample") in one_line(err)
 
 
 def test_fuzzed_checkpoint_bytes_load_or_fail_in_one_line(runs):
@@ -354,15 +335,15 @@ def test_existing_outputs_are_never_overwritten_without_overwrite(runs, capsys):
         for target in (folder, plain):
             before = {p: p.read_bytes() for p in [target, *target.rglob("*")] if p.is_file()}
             extra = ["--device", "cpu"] if command != "demo" else []
-            rc, out, err = _run(argv + ["--out", target, "--quiet", *extra], capsys)
+            rc, out, err = run_cli(argv + ["--out", target, "--quiet", *extra], capsys)
             fc.fault("existing_output")
             assert rc == 1, (command, target, err)
-            line = _one_line(err)
+            line = one_line(err)
             assert ("--overwrite" in line) if target == folder else ("not a folder" in line), line
             assert {p: p.read_bytes() for p in [target, *target.rglob("*")] if p.is_file()} == before
     # with --overwrite: the run replaces its own outputs and leaves the others alone
     folder = runs["root"] / "keep" / "sample"
-    rc, out, err = _run(commands["sample"][0] + ["--out", folder, "--overwrite", "--device", "cpu"], capsys)
+    rc, out, err = run_cli(commands["sample"][0] + ["--out", folder, "--overwrite", "--device", "cpu"], capsys)
     assert rc == 0, err
     assert (folder / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "notes.txt").read_text() == "mine\n"

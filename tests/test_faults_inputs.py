@@ -28,8 +28,8 @@ import torch
 from PIL import Image
 
 import faults_counter as fc
+from helpers_cli import one_line, run_cli
 from helpers_train import make_content_folder, quiet, style_config, texture_config
-from texnet.cli import main
 from texnet.config import LossConfig
 from texnet.data import IMAGE_EXTENSIONS
 from texnet.errors import ImageError
@@ -42,13 +42,7 @@ LAYERS = ["--texture-layers", "relu1_1,relu2_1"]
 FAST = ["--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and two threads on a busy 2-core machine are ~100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------- the inputs
@@ -218,22 +212,6 @@ COMMANDS = {
 }
 
 
-def _run(argv, capsys):
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
-
 def _says(line: str, expect) -> bool:
     return any(e in line for e in ((expect,) if isinstance(expect, str) else expect))
 
@@ -255,11 +233,11 @@ def test_bad_file_is_one_line_for_every_command(world, capsys, kind):
         if kind == "over_max_pixels" and name.startswith("evaluate"):
             continue  # evaluate accepts --max-pixels but does not pass it on (the default limit: the bomb case)
         argv = build(str(path), out, world) + ["--out", str(out)] + FAST + extra
-        rc, stdout, err = _run(argv, capsys)
+        rc, stdout, err = run_cli(argv, capsys)
         fc.input_tried(kind, name)
         try:
             assert rc == 1, f"exit {rc}"
-            line = _one_line(err)
+            line = one_line(err)
             assert line.startswith("texnet: error:"), line
             assert path.name in line and _says(line, BAD[kind]), line
             assert _no_outputs(out), sorted(p.name for p in out.rglob("*"))
@@ -284,7 +262,7 @@ def test_bad_files_as_a_python_m_texnet_subprocess_are_one_stderr_line(world, tm
         stdout, stderr = proc.communicate(timeout=180)
         fc.input_tried(kind, "python -m texnet " + argv[0])
         assert proc.returncode == 1, stderr
-        line = _one_line(stderr)
+        line = one_line(stderr)
         path = world["bad"][kind]
         assert line.startswith("texnet: error:") and path.name in line and _says(line, BAD[kind])
         assert stdout == ""
@@ -328,7 +306,7 @@ def test_unusual_images_work_for_every_command(world, capsys, command):
         if len(batch) > 1:
             i = argv.index(paths[0])
             argv = argv[:i] + paths + argv[i + 1:]
-        rc, stdout, err = _run(argv + ["--out", str(out)] + FAST, capsys)
+        rc, stdout, err = run_cli(argv + ["--out", str(out)] + FAST, capsys)
         for k in batch:
             fc.input_tried(k, command)
         if rc != 0:
@@ -342,7 +320,7 @@ def test_unusual_images_work_for_every_command(world, capsys, command):
 def test_tiny_exemplars_are_upscaled_and_it_is_said(world, capsys):
     """A 1-pixel texture is below what relu5_1 needs (16 px): upscaled, with a note on stdout."""
     out = _out(world)
-    rc, stdout, err = _run(["optimize", "--texture", str(world["good"]["one_pixel"]), "--size", "32", "--steps", "1",
+    rc, stdout, err = run_cli(["optimize", "--texture", str(world["good"]["one_pixel"]), "--size", "32", "--steps", "1",
                             "--out", str(out)] + FAST, capsys)
     fc.input_tried("one_pixel", "optimize --texture (default taps)")
     assert rc == 0, err
@@ -361,10 +339,10 @@ def test_thin_images(world, capsys, tmp_path):
     expect_error = {"optimize --content": "--size", "evaluate --content": "too small"}
     for name, build in COMMANDS.items():
         out = _out(world)
-        rc, stdout, err = _run(build(str(thin), out, world) + ["--out", str(out)] + FAST, capsys)
+        rc, stdout, err = run_cli(build(str(thin), out, world) + ["--out", str(out)] + FAST, capsys)
         fc.input_tried("thin_1x64", name)
         if name in expect_error:
-            assert rc == 1 and expect_error[name] in _one_line(err), (name, err)
+            assert rc == 1 and expect_error[name] in one_line(err), (name, err)
         else:
             assert rc == 0, (name, err)
 
@@ -397,7 +375,7 @@ def test_content_folder_with_some_broken_files_trains_and_counts_them(world, tmp
         fc.input_tried(kind, "train-style --content-dir")
     out = tmp_path / "run"
     # 12 steps of batch 4 draw 48 crops: (almost) every file is met, broken ones are skipped and counted
-    rc, stdout, err = _run(["train-style", "--style", str(world["photo"]), "--content-dir", str(folder), "--channels", "8",
+    rc, stdout, err = run_cli(["train-style", "--style", str(world["photo"]), "--content-dir", str(folder), "--channels", "8",
                             "--size", "32", "--batch-size", "4", "--steps", "12", "--checkpoint-every", "100",
                             "--sample-every", "100", *LAYERS, "--out", str(out)] + FAST, capsys)
     assert rc == 0, err
@@ -428,20 +406,20 @@ def test_content_folder_with_zero_readable_images(world, tmp_path, capsys):
         shutil.copyfile(world["bad"][kind], folder / world["bad"][kind].name)
         fc.input_tried(kind, "train-style --content-dir (none readable)")
     out = tmp_path / "run"
-    rc, stdout, err = _run(["train-style", "--style", str(world["photo"]), "--content-dir", str(folder), "--size", "32",
+    rc, stdout, err = run_cli(["train-style", "--style", str(world["photo"]), "--content-dir", str(folder), "--size", "32",
                             "--steps", "1", "--out", str(out)] + FAST, capsys)
     assert rc == 1
-    line = _one_line(err)
+    line = one_line(err)
     assert "none of the 6 image files could be read" in line and str(folder) in line
     assert _no_outputs(out)
     # a folder with no image files at all, and a file given as the folder
     for target, expect in ((tmp_path / "empty_folder", "no images found"), (world["photo"], "expected a folder")):
         if target.suffix == "":
             target.mkdir()
-        rc, stdout, err = _run(["train-style", "--style", str(world["photo"]), "--content-dir", str(target), "--size", "32",
+        rc, stdout, err = run_cli(["train-style", "--style", str(world["photo"]), "--content-dir", str(target), "--size", "32",
                                 "--steps", "1", "--out", str(tmp_path / "run2")] + FAST, capsys)
         fc.input_tried(expect, "train-style --content-dir")
-        assert rc == 1 and expect in _one_line(err)
+        assert rc == 1 and expect in one_line(err)
 
 
 # --------------------------------------------------------------------------- fuzzed image bytes
@@ -540,10 +518,10 @@ def test_invalid_option_values_are_rejected_before_any_work(world, capsys, monke
     argv = _base(extra[0], world) + extra[1:] + ["--out", str(out)] + ["--quiet"]
     if extra[0] != "demo":
         argv += ["--device", "cpu"] if "--device" not in extra else []
-    rc, stdout, err = _run(argv, capsys)
+    rc, stdout, err = run_cli(argv, capsys)
     fc.input_tried("invalid option " + " ".join(extra[1:]), extra[0])
     assert rc == code, err
-    line = _one_line(err)
+    line = one_line(err)
     assert "error" in line
     assert not out.exists()
 
@@ -555,10 +533,10 @@ def test_invalid_inference_options_are_one_line(world, capsys, argv):
     out = _out(world)
     model = world["style_model"] if argv[0] == "stylize" else world["texture_model"]
     argv = [str(world["photo"]) if a == "IMG" else a for a in argv]
-    rc, stdout, err = _run(argv + ["--model", str(model), "--out", str(out), "--device", "cpu"], capsys)
+    rc, stdout, err = run_cli(argv + ["--model", str(model), "--out", str(out), "--device", "cpu"], capsys)
     fc.input_tried("invalid option " + " ".join(argv[1:]), argv[0])
     assert rc in (1, 2)
-    assert "error" in _one_line(err)
+    assert "error" in one_line(err)
     assert _no_outputs(out)
 
 
@@ -581,9 +559,9 @@ def test_reproduce_bad_inputs_are_one_line(world, capsys, tmp_path, option, kind
     else:
         path, expect = world["bad"][kind], BAD[kind]
     out = tmp_path / "report"
-    rc, stdout, err = _run(["reproduce", "--profile", "smoke", option, str(path), "--out", str(out), "--device", "cpu",
+    rc, stdout, err = run_cli(["reproduce", "--profile", "smoke", option, str(path), "--out", str(out), "--device", "cpu",
                             "--quiet"], capsys)
     fc.input_tried(kind, "reproduce " + option)
     assert rc == 1, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith("texnet: error:") and _says(line, expect) and path.name in line, line

@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import faults_counter as fc
+from helpers_cli import one_line, run_cli
 from helpers_train import read_rows, without
 from texnet.checkpoints import load_checkpoint, save_checkpoint
 from texnet.cli import main
@@ -33,7 +34,8 @@ from texnet.objective import JuleszObjective
 
 fc.module("training")
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+              pytest.mark.usefixtures("one_thread")]
 
 STEPS = 12
 EVERY = 3  # --checkpoint-every: a kill may lose at most this many steps
@@ -46,14 +48,6 @@ ARGS = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "-
 ENV = dict(os.environ, TEXNET_NO_PROGRESS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 SEED = 20170102
 N_KILLS = 5
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _texnet(args, **kw) -> subprocess.Popen:
@@ -337,21 +331,6 @@ def test_ctrl_c_and_sigterm_save_exit_cleanly_and_resume_exactly(reference, tmp_
 # --------------------------------------------------------------------------- NaN / Inf
 
 
-def _run(argv, capsys):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 IN_PROCESS = list(ARGS)
 IN_PROCESS[IN_PROCESS.index("--steps") + 1] = "9"  # checkpoints at 3, 6, 9
 
@@ -394,10 +373,10 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
 
     monkeypatch.setattr(JuleszObjective, "forward", poisoned)
     out = tmp_path / "run"
-    rc, stdout, err = _run(IN_PROCESS + ["--out", out], capsys)
+    rc, stdout, err = run_cli(IN_PROCESS + ["--out", out], capsys)
     fc.fault(poison)
     assert rc == 1
-    line = _one_line(err)
+    line = one_line(err)
     good = (bad_step - 1) // EVERY * EVERY
     assert f"at step {bad_step}" in line, line
     assert ("gradient" in line) == (poison == "nan_gradient"), line
@@ -413,7 +392,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
 
     # the fault was transient: resuming finishes the run, identical to one that never met it
     monkeypatch.undo()
-    rc, stdout, err = _run(IN_PROCESS + ["--out", out] + (["--resume"] if good else ["--overwrite"]), capsys)
+    rc, stdout, err = run_cli(IN_PROCESS + ["--out", out] + (["--resume"] if good else ["--overwrite"]), capsys)
     fc.resumed(bool(good))
     assert rc == 0, err
     _assert_same_as(inproc_reference, out)
@@ -506,11 +485,11 @@ def test_full_disk_while_saving_keeps_the_old_checkpoint(tmp_path, capsys, monke
     monkeypatch.setattr(os, "replace", replace)
 
     out = tmp_path / "run"
-    rc, stdout, err = _run(IN_PROCESS + ["--out", out], capsys)
+    rc, stdout, err = run_cli(IN_PROCESS + ["--out", out], capsys)
     fc.fault("enospc")
     assert armed["fired"] == 1
     assert rc == 1
-    line = _one_line(err)
+    line = one_line(err)
     assert "no space left on device" in line, line
     assert _temp_files(out) == []
     if where == "first checkpoint":
@@ -524,7 +503,7 @@ def test_full_disk_while_saving_keeps_the_old_checkpoint(tmp_path, capsys, monke
 
     monkeypatch.undo()
     resume = ["--resume"] if (out / "checkpoint.pt").exists() else ["--overwrite"]
-    rc, stdout, err = _run(IN_PROCESS + ["--out", out] + resume, capsys)
+    rc, stdout, err = run_cli(IN_PROCESS + ["--out", out] + resume, capsys)
     fc.resumed(resume == ["--resume"])
     assert rc == 0, err
     _assert_same_as(inproc_reference, out)
