@@ -20,7 +20,7 @@ def _blocks(lang: str):
 def _command_lines():
     out = []
     for block in _blocks("bash"):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # join continued lines
             line = line.split(" #")[0].strip()
             if line.startswith("texnet "):
                 out.append(line)

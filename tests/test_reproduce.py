@@ -23,6 +23,7 @@ def test_smoke_profile_writes_report_results_and_figures(tmp_path, capsys):
         assert (out / png).stat().st_size > 1000, png
     page = (out / "index.html").read_text()
     assert "Claims and verdicts" in page and "supported" in page and "fig4_grid.png" in page
+    assert "first-iteration loss IN" in page and " < BN" not in page and " &lt; BN" in page  # measured text escaped
     printed = capsys.readouterr().out
     assert printed.count("supported]") == len(claims(res))
 
@@ -59,3 +60,20 @@ def test_claims_supported_when_numbers_agree_with_the_paper():
 def test_claims_not_supported_when_numbers_disagree(kwargs, claim):
     failing = [c for c, ok, _ in claims(_results(**kwargs)) if not ok]
     assert any(c.startswith(claim) for c in failing), failing
+
+
+def _sweep(*rows):
+    return {"fig7": {lam: {"texture_loss": tex, "pixels_pairwise": div} for lam, tex, div in rows}}
+
+
+def test_sweep_claim_finds_a_lambda_meeting_both_targets():
+    # λ=0.03 costs too much loss (1.6×), λ=0.01 is within both targets (10× diversity, 1.2× loss).
+    res = _sweep(("0.0", 0.05, 0.002), ("0.01", 0.06, 0.02), ("0.03", 0.08, 0.09), ("0.3", 0.2, 0.3))
+    (claim, ok, evidence), = [c for c in claims(res) if c[0].startswith("Fig. 7: some λ")]
+    assert ok and "λ=0.01: 10.0× diversity, 1.20× loss ✓" in evidence and "λ=0.03: 45.0× diversity, 1.60× loss;" in evidence
+
+
+def test_sweep_claim_not_supported_when_no_lambda_meets_both():
+    res = _sweep(("0.0", 0.05, 0.002), ("0.01", 0.06, 0.004), ("0.3", 0.2, 0.3))  # 2× diversity, then 3× loss
+    (claim, ok, evidence), = [c for c in claims(res) if c[0].startswith("Fig. 7: some λ")]
+    assert not ok and "✓" not in evidence
