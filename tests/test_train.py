@@ -279,20 +279,26 @@ def test_divergence_with_a_huge_learning_rate(tmp_path):
     assert not (out / "model.pt").exists()
 
 
-def test_nan_objective_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    """The objective turns NaN at step 3 (the real loss, then poisoned): the run stops naming the step, and
-    checkpoint.pt (saved every step) still holds step 2."""
+def _poison_objective(monkeypatch, at_call: int, value: float) -> dict:
+    """Make the real objective's value non-finite (times `value`) on its `at_call`-th evaluation; counts calls."""
     calls = {"n": 0}
     real_forward = JuleszObjective.forward
 
     def poisoned(self, samples, content_targets=None):
         stats = real_forward(self, samples, content_targets)
         calls["n"] += 1
-        if calls["n"] == 3:
-            stats["objective"] = stats["objective"] * float("nan")
+        if calls["n"] == at_call:
+            stats["objective"] = stats["objective"] * value
         return stats
 
     monkeypatch.setattr(JuleszObjective, "forward", poisoned)
+    return calls
+
+
+def test_nan_objective_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    """The objective turns NaN at step 3 (the real loss, then poisoned): the run stops naming the step, and
+    checkpoint.pt (saved every step) still holds step 2."""
+    calls = _poison_objective(monkeypatch, at_call=3, value=float("nan"))
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged) as info:
         train(texture_config(steps=5, checkpoint_every=1), out, show_progress=False, log=quiet)
@@ -309,17 +315,7 @@ def test_nan_objective_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path
 
 
 def test_divergence_message_names_the_checkpoint_actually_on_disk(tmp_path, monkeypatch):
-    calls = {"n": 0}
-    real_forward = JuleszObjective.forward
-
-    def poisoned(self, samples, content_targets=None):
-        stats = real_forward(self, samples, content_targets)
-        calls["n"] += 1
-        if calls["n"] == 4:
-            stats["objective"] = stats["objective"] * float("inf")
-        return stats
-
-    monkeypatch.setattr(JuleszObjective, "forward", poisoned)
+    _poison_objective(monkeypatch, at_call=4, value=float("inf"))
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged) as info:
         train(texture_config(steps=6, checkpoint_every=2), out, show_progress=False, log=quiet)
