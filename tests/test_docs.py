@@ -58,3 +58,13 @@ def test_readme_api_methods_exist():
     for cls, methods in ((TextureNetV2, ("generate", "sample_noise")), (StyleNet, ("stylize",))):
         for m in methods:
             assert callable(getattr(cls, m, None)), f"{cls.__name__}.{m}"
+
+
+def test_readme_images_exist_and_are_small():
+    root = README.parent
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text(encoding="utf-8"))
+    assert links
+    for link in links:
+        path = root / link
+        assert path.is_file(), f"README shows {link}, which is not in the repository"
+        assert path.stat().st_size < 400_000, f"{link} is over 400 kB; commit only small images"
