@@ -61,8 +61,6 @@ def sample_image_path(name: str) -> Path:
     if name not in SAMPLE_IMAGES:
         names = sorted(SAMPLE_IMAGES) + sorted(PACKAGE_IMAGES)
         raise ImageError(f"sample:{name}: unknown sample image; choose one of {', '.join(names)}")
-    import importlib.util
-
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         raise ImageError("sample images need scikit-image (pip install scikit-image)")
