@@ -18,7 +18,7 @@ $(VENV)/.torch-installed: | $(BIN)/python
 	touch $@
 
 $(VENV)/.texnet-installed: pyproject.toml $(VENV)/.torch-installed
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,all]"
 	touch $@
 
 install: $(VENV)/.texnet-installed

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence, Tuple
 
-from texnet.cli import main
+from texnet.apps.cli import main
 
 
 def run_cli(argv: Sequence[object], capsys) -> Tuple[int, str, str]:

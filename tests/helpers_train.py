@@ -29,7 +29,7 @@ def tiny_loss() -> LossConfig:
 
 def texture_config(**overrides) -> TrainConfig:
     """TextureNetV1 (3 scales) on the brick sample at 32 px, batch 2."""
-    kw = dict(task="texture", texture="sample:brick", texture_size=48, generator="v1", v1_scales=3, size=32,
+    kw = dict(task="texture", exemplar="sample:brick", exemplar_size=48, generator="v1", v1_scales=3, size=32,
               batch_size=2, steps=6, checkpoint_every=100, sample_every=100, device="cpu", seed=0, loss=tiny_loss())
     kw.update(overrides)
     return TrainConfig(**kw)
@@ -37,7 +37,7 @@ def texture_config(**overrides) -> TrainConfig:
 
 def style_config(content_dir, **overrides) -> TrainConfig:
     """StyleNet (8 channels) on crops of `content_dir` at 32 px, style: the brick sample."""
-    kw = dict(task="style", texture="sample:brick", texture_size=32, content_dir=str(content_dir),
+    kw = dict(task="style", exemplar="sample:brick", exemplar_size=32, content_dir=str(content_dir),
               generator="stylenet", stylenet_channels=8, size=32, batch_size=2, steps=4, lr=1e-3,
               checkpoint_every=100, sample_every=100, device="cpu", seed=0, loss=tiny_loss())
     kw.update(overrides)

@@ -1,8 +1,11 @@
 """Self-describing, safe checkpoints: round trips, weights_only loading, and every way a file can be wrong."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import shutil
+from pathlib import Path
 
 os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
@@ -115,7 +118,7 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
 
 def test_training_checkpoint_records_its_provenance(tmp_path):
     """A real (one-step) training run: checkpoint and model record architecture, configs, exemplar digest."""
-    cfg = TrainConfig(texture="sample:brick", texture_size=32, generator="v1", v1_scales=2, size=16, batch_size=2,
+    cfg = TrainConfig(exemplar="sample:brick", exemplar_size=32, generator="v1", v1_scales=2, size=16, batch_size=2,
                       steps=1, device="cpu", loss=LossConfig(texture_layers={"relu1_1": 1.0}))
     res = texnet.train(cfg, tmp_path / "run", show_progress=False, log=lambda msg: None)
     digest = hashlib.sha256(resolve_path("sample:brick").read_bytes()).hexdigest()
@@ -127,7 +130,7 @@ def test_training_checkpoint_records_its_provenance(tmp_path):
                                        "padding": "circular", "size": 16}
         assert data["train_config"] == to_dict(cfg.resolved())
         assert data["train_config"]["loss"]["texture_layers"] == {"relu1_1": 1.0}
-        assert data["style_digest"] == digest
+        assert data["exemplar_digest"] == digest
         assert data["step"] == 1
     full = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     slim = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
@@ -304,3 +307,38 @@ def test_invalid_option_values_give_a_texnet_error(tmp_path):
     with pytest.raises(TexnetError):  # a one-line user error, not a traceback
         load(tmp_path / "norm.pt")
     assert issubclass(ConfigError, TexnetError)
+
+
+# --------------------------------------------------------------------------- older formats
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_format_1_checkpoints_load_with_renamed_keys_and_same_outputs():
+    """Files written by texnet 0.1.0 before the exemplar rename (format 1, fixtures made by that code): they
+    load, their keys are converted, and the generators give the outputs that code gave."""
+    ref = torch.load(DATA / "format1_outputs.pt", weights_only=True)
+    style = texnet.load(DATA / "stylenet_format1.pt")
+    assert style.checkpoint["version"] == VERSION and style.checkpoint["exemplar_path"] == "sample:starry_night"
+    assert "style_path" not in style.checkpoint
+    with torch.no_grad():
+        assert torch.equal(style(ref["stylenet_input"], ref["stylenet_noise"]), ref["stylenet_output"])
+    tex = texnet.load(DATA / "texture_v1_format1.pt")
+    saved = tex.checkpoint["train_config"]
+    assert saved["exemplar"] == "sample:brick" and saved["exemplar_size"] == 32 and "texture" not in saved
+    with torch.no_grad():
+        assert torch.equal(tex(ref["texture_noise"]), ref["texture_output"])
+
+
+def test_a_format_1_run_resumes_with_todays_code(tmp_path):
+    """A training run checkpointed by the old code continues under the new names (config and digest match)."""
+    from texnet.config import train_config_from_saved
+
+    data = torch.load(DATA / "texture_v1_format1.pt", weights_only=True)
+    cfg = dataclasses.replace(train_config_from_saved(data["train_config"]), steps=3)
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(DATA / "texture_v1_format1.pt", run / "checkpoint.pt")
+    res = texnet.train(cfg, run, resume=True, show_progress=False, log=lambda msg: None)
+    assert [r["step"] for r in res.history] == [1, 2, 3]
+    assert load_checkpoint(run / "checkpoint.pt")["version"] == VERSION

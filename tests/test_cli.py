@@ -1,4 +1,4 @@
-"""The `texnet` command, in-process (texnet.cli.main) plus one real `python -m texnet` subprocess."""
+"""The `texnet` command, in-process (texnet.apps.cli.main) plus one real `python -m texnet` subprocess."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from texnet.cli import main
+from texnet.apps.cli import main
 
 OPTIMIZE = ["optimize", "--texture", "sample:brick", "--size", "48", "--steps", "5"]
 
@@ -77,14 +77,19 @@ def test_stylization_needs_content_and_style(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [["--steps", "0"], ["--steps", "-3"], ["--steps", "many"], ["--size", "abc"], ["--size", "0x10"],
-     ["--batch-size", "0"], ["--tv-weight", "-1"], ["--tv-weight", "nan"], ["--pooling", "min"]],
+    "extra, code",
+    [(["--steps", "0"], 1), (["--steps", "-3"], 1), (["--steps", "many"], 2), (["--size", "abc"], 2),
+     (["--size", "0x10"], 2), (["--batch-size", "0"], 1), (["--tv-weight", "-1"], 1), (["--tv-weight", "nan"], 1),
+     (["--pooling", "min"], 2)],
 )
-def test_bad_option_values_are_usage_errors(tmp_path, capsys, extra):
-    with pytest.raises(SystemExit) as info:
-        main(["optimize", "--texture", "sample:brick", "--out", str(tmp_path / "o")] + extra)
-    assert info.value.code == 2
+def test_bad_option_values_are_one_line_errors(tmp_path, capsys, extra, code):
+    """Text that is not a value of the flag's type is a usage error (2); a value out of range is refused by
+    the config (1); either way one line naming the flag, before anything is written."""
+    try:
+        rc = main(["optimize", "--texture", "sample:brick", "--out", str(tmp_path / "o")] + extra)
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc == code
     line = _one_error_line(capsys.readouterr().err)
     assert "error" in line and extra[0] in line
     assert not (tmp_path / "o").exists()

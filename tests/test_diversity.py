@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from texnet.diversity import (
-    diversity_stats,
     entropy_term,
     lowpass,
     nearest_neighbor_distances,
@@ -19,6 +18,7 @@ from texnet.diversity import (
     rms_distances,
 )
 from texnet.errors import ConfigError
+from texnet.metrics import diversity
 
 torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
@@ -225,35 +225,33 @@ def test_entropy_gradient_only_involves_nearest_neighbour_pairs():
 # --------------------------------------------------------------------------- diversity metrics
 
 
-def test_diversity_stats_keys_and_identical_samples():
-    same = torch.full((4, 3, 16, 16), 0.4)
-    stats = diversity_stats(same)
-    assert set(stats) == {"pairwise", "nn", "pairwise_structure", "nn_structure"}
-    assert all(isinstance(v, float) for v in stats.values())
-    assert all(abs(v) < 1e-4 for v in stats.values())
+def test_diversity_metrics_of_identical_samples_are_zero():
+    stats = diversity(torch.full((4, 3, 16, 16), 0.4))
+    assert set(stats) == {"pixels_pairwise", "pixels_nn", "structure_pairwise", "structure_nn"}
+    assert all(isinstance(v, float) and abs(v) < 1e-4 for v in stats.values())
 
 
-def test_diversity_stats_of_different_samples():
+def test_diversity_metrics_of_different_samples():
     x = _samples(4, (3, 16, 16), seed=7)
-    stats = diversity_stats(x)
-    assert stats["pairwise"] >= stats["nn"] > 0.1  # uniform noise: RMS distance ≈ 0.41
-    assert abs(stats["pairwise"] - float(pairwise_mean(x))) < 1e-6
-    assert abs(stats["nn"] - float(nearest_neighbor_distances(x).mean())) < 1e-6
-    assert stats["pairwise_structure"] > 0.1
+    stats = diversity(x)
+    assert stats["pixels_pairwise"] >= stats["pixels_nn"] > 0.1  # uniform noise: RMS distance ≈ 0.41
+    assert abs(stats["pixels_pairwise"] - float(pairwise_mean(x))) < 1e-6
+    assert abs(stats["pixels_nn"] - float(nearest_neighbor_distances(x).mean())) < 1e-6
+    assert stats["structure_pairwise"] > 0.1
 
 
-def test_diversity_stats_structure_ignores_brightness_blotches():
+def test_structure_diversity_ignores_brightness_blotches():
     """Samples that differ only by smooth brightness changes are diverse in pixels, not in structure."""
     base = _samples(1, (3, 32, 32), seed=8)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     blotches = [0.2 * torch.sin(math.pi * (a * xx + b * yy)) for a, b in ((0.5, 0.0), (0.0, 0.5), (0.3, 0.3), (-0.4, 0.2))]
     x = torch.cat([(base + b).clamp(0, 1) for b in blotches])
-    stats = diversity_stats(x)
-    assert stats["pairwise"] > 3 * stats["pairwise_structure"]
+    stats = diversity(x)
+    assert stats["pixels_pairwise"] > 3 * stats["structure_pairwise"]
 
 
-def test_diversity_stats_batch_of_one_is_zero():
-    assert diversity_stats(_samples(1)) == {"pairwise": 0.0, "nn": 0.0, "pairwise_structure": 0.0, "nn_structure": 0.0}
+def test_diversity_of_one_sample_is_zero():
+    assert set(diversity(_samples(1)).values()) == {0.0}
 
 
 def test_lowpass_and_remove_brightness_shapes():

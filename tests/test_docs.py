@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import texnet
-from texnet.cli import build_parser
+from texnet.apps.cli import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

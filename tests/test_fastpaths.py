@@ -21,10 +21,10 @@ from texnet.config import LossConfig
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.inference import prepare_inference, sample_textures, stylize_image
 from texnet.loss_network import LAYER_NAMES, LossNetwork
-from texnet.losses import TextureLoss, build_loss, gram_matrix
+from texnet.losses import DEFAULT_TEXTURE_LAYERS, TextureLoss, build_loss, gram_matrix
 from texnet.runtime import cpu_has_fast_bf16, resolve_precision
 
-TAPS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
+TAPS = DEFAULT_TEXTURE_LAYERS
 REL_TOL = 0.01  # the bound for every fast path
 
 
@@ -142,13 +142,14 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
 def test_defaults_are_the_fast_path():
     cfg = LossConfig()
     assert cfg.precision == "auto" and cfg.channels_last is True and cfg.compile is False
-    from texnet.cli import build_parser
+    from texnet.apps.cli import build_parser
+    from texnet.apps.commands import optimize_config
 
-    args = build_parser().parse_args(["optimize", "--texture", "x.png", "--out", "o"])
-    assert args.precision == "auto" and args.channels_last is True
-    args = build_parser().parse_args(["optimize", "--texture", "x.png", "--out", "o", "--precision", "fp32",
-                                      "--no-channels-last"])
-    assert args.precision == "fp32" and args.channels_last is False
+    cfg = optimize_config(build_parser().parse_args(["optimize", "--texture", "x.png", "--out", "o"])).loss
+    assert cfg.precision == "auto" and cfg.channels_last is True
+    cfg = optimize_config(build_parser().parse_args(["optimize", "--texture", "x.png", "--out", "o", "--precision",
+                                                     "fp32", "--no-channels-last"])).loss
+    assert cfg.precision == "fp32" and cfg.channels_last is False
 
 
 def test_compile_failure_falls_back_to_eager(images, monkeypatch):
@@ -239,10 +240,12 @@ def test_inference_compile_failure_falls_back(monkeypatch):
 
 
 def test_cli_inference_flags():
-    from texnet.cli import build_parser
+    from texnet.apps.cli import build_parser
+    from texnet.apps.commands import inference_config
 
     p = build_parser()
-    args = p.parse_args(["stylize", "a.png", "--model", "m.pt", "--out", "o"])
-    assert args.precision == "fp32" and not args.channels_last and not args.compile
-    args = p.parse_args(["sample", "--model", "m.pt", "--out", "o", "--precision", "bf16", "--channels-last"])
-    assert args.precision == "bf16" and args.channels_last
+    cfg = inference_config(p.parse_args(["stylize", "a.png", "--model", "m.pt", "--out", "o"]))
+    assert cfg.precision == "fp32" and not cfg.channels_last and not cfg.compile
+    cfg = inference_config(p.parse_args(["sample", "--model", "m.pt", "--out", "o", "--precision", "bf16",
+                                         "--channels-last"]))
+    assert cfg.precision == "bf16" and cfg.channels_last

@@ -24,7 +24,7 @@ import faults_counter as fc
 from helpers_cli import one_line, run_cli
 from helpers_train import make_content_folder, quiet, style_config
 from texnet.checkpoints import FORMAT, VERSION, load, load_checkpoint
-from texnet.cli import main
+from texnet.apps.cli import main
 from texnet.errors import CheckpointError
 from texnet.generators import TextureNetV1
 from texnet.train import train
@@ -235,11 +235,11 @@ RESUME_DAMAGED = {
 
 def _resume_config():
     """The TrainConfig the CLI builds from TRAIN (what the texture run was trained with), 3 steps."""
-    from texnet import cli
-    from texnet.commands import train_config
+    from texnet.apps import cli
+    from texnet.apps.commands import train_config
 
     args = cli.build_parser().parse_args(TRAIN + ["--steps", "3", "--out", "unused"])
-    return train_config(args, "texture")
+    return train_config(args)
 
 
 @pytest.mark.parametrize("name", sorted(RESUME_DAMAGED))

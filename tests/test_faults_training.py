@@ -8,7 +8,7 @@ exactly the losses and weights of an uninterrupted run (CPU, same seed).
 Training runs here are real `python -m texnet train-texture` subprocesses
 (TextureNetV1, 3 scales, 32 px, batch 2, VGG taps relu1_1/relu2_1: about 0.1 s
 a step) killed with SIGKILL at moments drawn from a seeded RNG; the in-process
-cases go through `texnet.cli.main`.
+cases go through `texnet.apps.cli.main`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import faults_counter as fc
 from helpers_cli import one_line, run_cli
 from helpers_train import read_rows, without
 from texnet.checkpoints import load_checkpoint, save_checkpoint
-from texnet.cli import main
+from texnet.apps.cli import main
 from texnet.generators import TextureNetV1
 from texnet.objective import JuleszObjective
 
@@ -188,7 +188,7 @@ def slow_atomic_write(path, write, binary=True):
     return real(path, trickle, binary)
 
 checkpoints.atomic_write = slow_atomic_write
-from texnet.cli import main
+from texnet.apps.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -10,7 +10,7 @@ from PIL import Image
 import texnet
 from helpers_train import LOSS_ARGS, make_content_folder, set_threads, write_photo
 from texnet.checkpoints import save_checkpoint
-from texnet.cli import main
+from texnet.apps.cli import main
 from texnet.errors import CheckpointError, ConfigError
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.inference import run_sample, run_stylize, sample_textures

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import LOSS_TAPS, TEXTURE_LAYERS
+from conftest import LOSS_TAPS
+from texnet.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS
 from texnet import loss_network as ln
 from texnet.errors import WeightsError
 from texnet.images import load_image

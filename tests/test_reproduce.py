@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from texnet.cli import main
-from texnet.reproduce_report import claims
+from texnet.apps.cli import main
+from texnet.apps.reproduce_report import claims
 
 
 def test_smoke_profile_writes_report_results_and_figures(tmp_path, capsys):

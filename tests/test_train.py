@@ -201,7 +201,8 @@ def test_diversity_with_batch_size_one_is_rejected_before_work(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(lr=0.0), dict(size=8), dict(steps=0), dict(generator="stylenet"),
-                                 dict(norm="group"), dict(diversity=-1.0), dict(texture=None)])
+                                 dict(norm="group"), dict(diversity=-1.0), dict(exemplar=None),
+                                 dict(diversity_space="frequency"), dict(diversity_layer="relu9_9")])
 def test_invalid_settings_are_rejected_before_work(tmp_path, bad):
     out = tmp_path / "run"
     with pytest.raises(ConfigError):

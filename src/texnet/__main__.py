@@ -1,6 +1,6 @@
 """`python -m texnet` is the `texnet` command."""
 import sys
 
-from .cli import main
+from .apps.cli import main
 
 sys.exit(main())

@@ -21,8 +21,11 @@ from .files import atomic_write, safe_torch_load
 from .generators import Generator, build_generator
 
 FORMAT = "texnet-checkpoint"
-#: Bumped when the layout changes incompatibly; newer versions are refused with a clear message.
-VERSION = 1
+#: Bumped when the layout changes; newer versions are refused with a clear message, older ones converted.
+#: 2: the exemplar is named for what it is (train_config 'exemplar'/'exemplar_size', 'exemplar_digest'/'_path').
+VERSION = 2
+#: Top-level keys renamed in version 2 (old -> new); train_config keys: config.RENAMED_TRAIN_KEYS.
+RENAMED_KEYS_V2 = {"style_digest": "exemplar_digest", "style_path": "exemplar_path"}
 
 
 def file_digest(path: os.PathLike | str) -> str:
@@ -83,6 +86,18 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
         if not isinstance(data[key], kind):
             raise CheckpointError(f"{path}: checkpoint field '{key}' is a {type(data[key]).__name__}, not a {kind.__name__}")
     data["path"] = str(path)
+    return upgrade(data)
+
+
+def upgrade(data: Dict[str, Any]) -> Dict[str, Any]:
+    """A checkpoint dict of any older format version in the current layout (keys renamed, nothing lost)."""
+    from .config import RENAMED_TRAIN_KEYS
+
+    if data["version"] < 2:
+        data = {RENAMED_KEYS_V2.get(k, k): v for k, v in data.items()}
+        if isinstance(data.get("train_config"), dict):
+            data["train_config"] = {RENAMED_TRAIN_KEYS.get(k, k): v for k, v in data["train_config"].items()}
+        data["version"] = VERSION
     return data
 
 

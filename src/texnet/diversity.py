@@ -1,8 +1,6 @@
 """Diversity: the Kozachenko-Leonenko entropy term (paper eq. 8-10) and distance-based diversity metrics."""
 from __future__ import annotations
 
-from typing import Dict
-
 import torch
 import torch.nn.functional as F
 
@@ -65,18 +63,3 @@ def remove_brightness(x: torch.Tensor, factor: int = 8) -> torch.Tensor:
     k = max(1, min(factor, h, w))
     blur = F.interpolate(F.avg_pool2d(x, k, ceil_mode=True), size=(h, w), mode="bilinear", align_corners=False)
     return x - blur
-
-
-@torch.no_grad()
-def diversity_stats(x: torch.Tensor) -> Dict[str, float]:
-    """Pixel-space diversity of a set of samples: mean pairwise and mean nearest-neighbour RMS distance,
-    also with local brightness factored out ('structure')."""
-    if x.shape[0] < 2:
-        return {"pairwise": 0.0, "nn": 0.0, "pairwise_structure": 0.0, "nn_structure": 0.0}
-    s = remove_brightness(x)
-    return {
-        "pairwise": float(pairwise_mean(x)),
-        "nn": float(nearest_neighbor_distances(x).mean()),
-        "pairwise_structure": float(pairwise_mean(s)),
-        "nn_structure": float(nearest_neighbor_distances(s).mean()),
-    }

@@ -1,16 +1,13 @@
 """One forward pass per image: sampling textures and stylizing photos with a trained generator.
 
-Fast path (issue: performance). `precision` 'bf16'/'fp16' runs a copy of the
-generator whose weights *and* activations are in that type (not autocast:
-autocast keeps instance norm and padding in fp32 and pays a cast around every
-layer: StyleNet at 512² on 2 cores, fp32 515 ms, autocast 364 ms, all-bf16
-230 ms), `channels_last` stores it NHWC (measured slower for these
-generators on CPU: instance norm returns NCHW, so every layer converts
-twice), `compile` wraps it in `torch.compile` (1.4-1.9x more after a
-one-off compile per input size; falls back to eager if that fails). Outputs always come back as float32 on the CPU. The default is
-'fp32', bit-identical to calling the generator; 'auto' means bf16 where the
-device runs bf16 natively (CPUs with AVX512-BF16/AMX, Ampere+ GPUs). Measured
-numbers and the output tolerance are in benchmarks/RESULTS.md.
+Fast path: `precision` 'bf16'/'fp16' runs a copy of the generator whose
+weights *and* activations are in that type (autocast would keep instance norm
+and padding in fp32 and cast around every layer, which measured slower),
+`channels_last` stores it NHWC, `compile` wraps it in `torch.compile` (falls
+back to eager if that fails). Outputs always come back as float32 on the CPU.
+The default 'fp32' is bit-identical to calling the generator; 'auto' means
+bf16 where the device runs it natively. Timings and tolerances:
+benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 

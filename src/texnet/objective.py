@@ -5,18 +5,17 @@
 L is the texture loss (plus α·content for stylization). λ = 0 is the plain
 texture-network objective of Ulyanov et al. 2016 / Johnson et al. 2016.
 With relative losses (losses.py) L ≈ 0.01-0.1 after training, so useful λ
-are of order 0.01-0.1 whatever the image or its size (PAPER.md §8).
+are of order 0.01-0.1 whatever the image or its size (docs/method.md).
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 import torch
 import torch.nn as nn
 
 from .diversity import entropy_term, lowpass, nearest_neighbor_distances, remove_brightness
-from .errors import ConfigError
-from .losses import PerceptualLoss
+from .losses import PerceptualLoss, build_loss
 
 #: Where the entropy term measures distances. 'pixels' is the paper's choice;
 #: 'features' uses loss-network activations (structure, less easily gamed by
@@ -27,8 +26,7 @@ DIVERSITY_SPACES = ("pixels", "features", "lowpass", "structure")
 
 def julesz_objective(losses: torch.Tensor, samples: torch.Tensor, diversity: float, eps: float = 1e-3):
     """Eq. 10 from per-image losses (N,) and the tensors whose distances define the entropy; returns (E, entropy)."""
-    if diversity > 0 and samples.shape[0] < 2:
-        raise ConfigError("the diversity term needs --batch-size >= 2 (it compares samples within a batch)")
+    assert diversity == 0 or samples.shape[0] >= 2, "the entropy term compares samples: batch >= 2"
     ent = entropy_term(samples, eps) if diversity > 0 else losses.new_zeros(())
     return losses.mean() - diversity * ent, ent
 
@@ -46,18 +44,19 @@ class JuleszObjective(nn.Module):
         lowpass_factor: int = 4,
     ):
         super().__init__()
-        if diversity < 0:
-            raise ConfigError(f"--diversity must be >= 0, got {diversity}")
-        if space not in DIVERSITY_SPACES:
-            raise ConfigError(f"diversity space must be one of {', '.join(DIVERSITY_SPACES)}, not '{space}'")
-        if space == "features" and feature_layer not in loss.net.names:
-            raise ConfigError(f"diversity layer {feature_layer} is deeper than the loss network (build it with that tap)")
+        assert diversity >= 0 and space in DIVERSITY_SPACES, (diversity, space)
+        assert not set(self.taps(space, feature_layer)) - set(loss.net.names), "build the loss with objective.taps()"
         self.loss = loss
         self.diversity = float(diversity)
         self.space = space
         self.feature_layer = feature_layer
         self.eps = float(eps)
         self.lowpass_factor = int(lowpass_factor)
+
+    @staticmethod
+    def taps(space: str, feature_layer: str) -> List[str]:
+        """Loss-network taps the entropy distance needs beyond the loss's own (features space: its layer)."""
+        return [feature_layer] if space == "features" else []
 
     def _distance_input(self, samples: torch.Tensor, out: Mapping) -> torch.Tensor:
         if self.space == "features":
@@ -70,7 +69,7 @@ class JuleszObjective(nn.Module):
 
     def forward(self, samples: torch.Tensor, content_targets: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
         """'objective' (scalar to minimize), 'loss' (mean L), 'texture', 'content', 'entropy', 'nn_distance'."""
-        extra = [self.feature_layer] if (self.space == "features" and self.diversity > 0) else []
+        extra = self.taps(self.space, self.feature_layer) if self.diversity > 0 else []
         out = self.loss(samples, content_targets, extra_layers=extra)
         distance_input = self._distance_input(samples, out) if self.diversity > 0 else samples
         objective, ent = julesz_objective(out["total"], distance_input, self.diversity, self.eps)
@@ -82,3 +81,10 @@ class JuleszObjective(nn.Module):
             n = samples.shape[0]
             stats["nn_distance"] = nearest_neighbor_distances(samples.detach()).mean() if n >= 2 else samples.new_zeros(())
         return stats
+
+
+def build_objective(cfg, exemplar: torch.Tensor, device=None) -> JuleszObjective:
+    """The objective a TrainConfig trains with: its losses, on a loss network with every tap they need."""
+    extra = JuleszObjective.taps(cfg.diversity_space, cfg.diversity_layer)
+    loss = build_loss(cfg.loss, exemplar, with_content=cfg.task == "style", device=device, extra_layers=extra)
+    return JuleszObjective(loss, cfg.diversity, cfg.diversity_space, cfg.diversity_layer, cfg.diversity_eps)

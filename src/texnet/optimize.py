@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional
 
 import torch
 
-from .config import OptimizeConfig, to_dict
-from .errors import ConfigError, TexnetError
+from .errors import TexnetError
+from .exemplars import check_output_size, load_exemplar
 from .files import RunFolder
-from .images import load_image, resize, save_image, target_hw
-from .losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, PerceptualLoss, build_loss, parse_layer_weights
+from .images import load_image, save_image, target_hw
+from .losses import PerceptualLoss, build_loss
 from .runtime import progress, resolve_device, seed_everything
+
+if TYPE_CHECKING:
+    from .config import OptimizeConfig
 
 #: L-BFGS step length (pastiche and Gatys' reference use 1.0; one loss evaluation per step).
 LBFGS_LR = 1.0
 #: Adam on [0, 1] pixels: chosen here, converges in a few hundred steps.
 ADAM_LR = 0.02
-#: In texture mode a native exemplar larger than this (long side) is downscaled.
-MAX_NATIVE_TEXTURE = 768
+#: The pixel optimizers `optimize_pixels` knows.
+OPTIMIZERS = ("lbfgs", "adam")
 
 
 class _ClampStraightThrough(torch.autograd.Function):
@@ -73,15 +76,12 @@ def optimize_pixels(
     `loss` is the batch mean of the per-image total loss; `final_loss` is
     measured on the returned images.
     """
-    if steps < 1:
-        raise ConfigError(f"steps must be >= 1, got {steps}")
+    assert steps >= 1 and optimizer in OPTIMIZERS, (steps, optimizer)
     x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS views grads flat
     if optimizer == "lbfgs":
         opt = torch.optim.LBFGS([x], lr=lr or LBFGS_LR, max_iter=1, history_size=100)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam([x], lr=lr or ADAM_LR)
     else:
-        raise ConfigError(f"optimizer must be 'lbfgs' or 'adam', not '{optimizer}'")
+        opt = torch.optim.Adam([x], lr=lr or ADAM_LR)
     history: List[Dict[str, float]] = []
     start = time.perf_counter()
     last: Dict[str, float] = {}
@@ -118,8 +118,7 @@ def initial_image(kind: Optional[str], shape, content: Optional[torch.Tensor], g
     if kind in (None, "noise"):
         return torch.rand(shape, generator=generator)
     if kind == "content":
-        if content is None:
-            raise ConfigError("--init content needs a content image (stylization)")
+        assert content is not None, "--init content needs a content image (checked by OptimizeConfig)"
         return content.expand(n, -1, -1, -1).clone()
     return load_image(kind, size=(h, w), max_pixels=max_pixels).expand(n, -1, -1, -1).clone()
 
@@ -133,64 +132,25 @@ def output_hw(size, aspect_from: Optional[torch.Tensor] = None):
     return target_hw(aspect_from.shape[-2], aspect_from.shape[-1], int(size))
 
 
-def min_input_side(layers: Iterable[str]) -> int:
-    """Smallest image side VGG-19 accepts when tapped at `layers`: 2 ** (poolings up to the deepest tap)."""
-    from .loss_network import LAYER_NAMES, layer_index
-
-    deepest = max((layer_index(n) for n in layers), default=0)
-    return 2 ** sum(1 for n in LAYER_NAMES[: deepest + 1] if n.startswith("pool"))
-
-
-def fit_exemplar(img: torch.Tensor, layers: Iterable[str], what: str = "the exemplar",
-                 log: Optional[Callable[[str], None]] = None) -> torch.Tensor:
-    """Upscale an exemplar/style image whose short side is below what the loss network needs (aspect kept),
-    saying so through `log`; anything large enough is returned unchanged."""
-    need = min_input_side(layers)
-    h, w = img.shape[-2:]
-    if min(h, w) >= need:
-        return img
-    scale = need / min(h, w)
-    out = resize(img, (max(need, round(h * scale)), max(need, round(w * scale))))
-    if log is not None:
-        log(f"note: {what} is {w}x{h} px, smaller than the {need} px the loss network needs; "
-            f"upscaled to {out.shape[-1]}x{out.shape[-2]}")
-    return out
-
-
-def check_output_size(h: int, w: int, layers: Iterable[str]) -> None:
-    """A clear error (before any work) when an output is too small for the loss network's taps."""
-    layers = list(layers)
-    need = min_input_side(layers)
-    if min(h, w) < need:
-        raise ConfigError(
-            f"the output would be {w}x{h} px, but the loss network (taps {', '.join(layers)}) needs at least "
-            f"{need} px on each side; use a larger --size"
-        )
-
-
-def run_optimization(cfg: OptimizeConfig, run: Optional[RunFolder] = None, show_progress: bool = True,
+def run_optimization(cfg: "OptimizeConfig", run: Optional[RunFolder] = None, show_progress: bool = True,
                      log: Optional[Callable[[str], None]] = print) -> OptimizeResult:
     """Texture synthesis or stylization by optimization, as configured; writes the run folder if given."""
     cfg.validate()
     device = resolve_device(cfg.device)
     gen = seed_everything(cfg.seed)
-    tex_layers = list(parse_layer_weights(cfg.loss.texture_layers, DEFAULT_TEXTURE_LAYERS))
+    tex_layers = list(cfg.loss.texture_layers)
     content = None
     if cfg.mode == "style":
-        con_layers = list(parse_layer_weights(cfg.loss.content_layers, DEFAULT_CONTENT_LAYERS))
         content = load_image(cfg.content, size=cfg.size if not isinstance(cfg.size, list) else tuple(cfg.size), max_pixels=cfg.max_pixels)
         h, w = content.shape[-2:]
-        check_output_size(h, w, tex_layers + con_layers)
-        style_size = cfg.texture_size or max(h, w)
-        style = load_image(cfg.style, size=style_size, max_pixels=cfg.max_pixels)
-        style = fit_exemplar(style, tex_layers, f"the style image {cfg.style}", log)
+        check_output_size(h, w, tex_layers + list(cfg.loss.content_layers))
+        style = load_exemplar(cfg.style, "style", tex_layers, size=cfg.exemplar_size, default_size=max(h, w),
+                              max_pixels=cfg.max_pixels, log=log)
     else:
         h, w = output_hw(cfg.size)
         check_output_size(h, w, tex_layers)
-        style = load_image(cfg.texture, max_pixels=cfg.max_pixels)
-        native = max(style.shape[-2:])
-        style = resize(style, cfg.texture_size or min(native, MAX_NATIVE_TEXTURE))
-        style = fit_exemplar(style, tex_layers, f"the texture {cfg.texture}", log)
+        style = load_exemplar(cfg.texture, "texture", tex_layers, size=cfg.exemplar_size, max_pixels=cfg.max_pixels,
+                              log=log)
     loss_fn = build_loss(cfg.loss, style, with_content=cfg.mode == "style", device=device)
     targets = loss_fn.content_targets(content.to(device)) if content is not None else None
     init_kind = cfg.init or ("content" if cfg.mode == "style" else "noise")
@@ -203,8 +163,10 @@ def run_optimization(cfg: OptimizeConfig, run: Optional[RunFolder] = None, show_
     return result
 
 
-def save_run(run: RunFolder, cfg: OptimizeConfig, result: OptimizeResult, style, content, device) -> None:
+def save_run(run: RunFolder, cfg: "OptimizeConfig", result: OptimizeResult, style, content, device) -> None:
     """Images, losses.csv and config.json (with the measured start/final losses) into the run folder."""
+    from .config import to_dict
+
     images = result.images.cpu()
     names = ["output.png"] if len(images) == 1 else [f"output_{i}.png" for i in range(len(images))]
     for name, img in zip(names, images):

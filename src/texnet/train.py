@@ -24,11 +24,10 @@ from .data import ContentFolder
 from .errors import CheckpointError, TexnetError
 from .files import RunFolder
 from .generators import Generator, build_generator
-from .images import load_image, make_grid, resize, save_image
-from .losses import DEFAULT_TEXTURE_LAYERS, build_loss, parse_layer_weights
-from .objective import JuleszObjective
-from .optimize import MAX_NATIVE_TEXTURE, fit_exemplar
-from .report import plot_curves
+from .exemplars import training_exemplar
+from .images import make_grid, save_image
+from .objective import build_objective
+from .plots import plot_curves
 from .runtime import autocast, progress, resolve_device, seed_everything
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,22 +89,6 @@ class _StopFlag:
         return False
 
 
-def load_exemplar(cfg: TrainConfig, log: Optional[Callable[[str], None]] = None) -> torch.Tensor:
-    """The texture exemplar (native, capped) or style image (at the crop size unless --texture-size).
-
-    One too small for the loss network's taps (e.g. 8 px for relu5_1) is upscaled, said through `log`.
-    """
-    img = load_image(cfg.texture, max_pixels=cfg.max_pixels)
-    if cfg.texture_size:
-        img = resize(img, cfg.texture_size)
-    elif cfg.task == "texture":
-        img = resize(img, min(max(img.shape[-2:]), MAX_NATIVE_TEXTURE))
-    else:
-        img = resize(img, cfg.size)
-    layers = parse_layer_weights(cfg.loss.texture_layers, DEFAULT_TEXTURE_LAYERS)
-    return fit_exemplar(img, layers, f"{'the texture' if cfg.task == 'texture' else 'the style image'} {cfg.texture}", log)
-
-
 class Trainer:
     """Holds everything of one run; `run()` trains to cfg.steps (resuming if asked)."""
 
@@ -130,17 +113,13 @@ class Trainer:
             resume_data = load_checkpoint(ckpt)
             self._check_resumable(resume_data)
         self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume)
-        self.exemplar = load_exemplar(self.cfg, log)
-        self.digest = file_digest(_real_path(self.cfg.texture))
+        self.exemplar = training_exemplar(self.cfg, log)
+        self.digest = file_digest(_real_path(self.cfg.exemplar))
         self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
         self.generator = generator.to(self.device)
-        extra = [self.cfg.diversity_layer] if self.cfg.diversity_space == "features" else []
-        loss = build_loss(self.cfg.loss, self.exemplar, with_content=self.cfg.task == "style",
-                          device=self.device, extra_layers=extra)
-        self.objective = JuleszObjective(loss, self.cfg.diversity, self.cfg.diversity_space,
-                                         self.cfg.diversity_layer, self.cfg.diversity_eps)
+        self.objective = build_objective(self.cfg, self.exemplar, self.device)
         #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
-        self.precision = loss.net.effective_precision(self.device)
+        self.precision = self.objective.loss.net.effective_precision(self.device)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, self.cfg.lr_step, self.cfg.lr_decay)
         self.history: List[Dict[str, float]] = []
@@ -148,9 +127,9 @@ class Trainer:
         self.elapsed = 0.0
         self.saved_step: Optional[int] = None
         if resume_data is not None:
-            if resume_data.get("style_digest") not in (None, self.digest):
+            if resume_data.get("exemplar_digest") not in (None, self.digest):
                 raise CheckpointError(
-                    f"cannot resume: {self.cfg.texture} changed since the checkpoint was written "
+                    f"cannot resume: {self.cfg.exemplar} changed since the checkpoint was written "
                     "(its sha256 differs); restore the original image or start a new run"
                 )
             self._restore(resume_data)
@@ -210,8 +189,8 @@ class Trainer:
 
     def save(self, name: str = CHECKPOINT, full: bool = True) -> Path:
         """Atomic checkpoint (with optimizer/scheduler/RNG/history) or slim model file."""
-        fields = dict(train_config=to_dict(self.cfg), step=self.step, style_digest=self.digest,
-                      style_path=str(self.cfg.texture), task=self.cfg.task)
+        fields = dict(train_config=to_dict(self.cfg), step=self.step, exemplar_digest=self.digest,
+                      exemplar_path=str(self.cfg.exemplar), task=self.cfg.task)
         if full:
             fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                           rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
@@ -307,7 +286,7 @@ class Trainer:
         self.run_dir.write_json("config.json", {
             "command": f"train-{self.cfg.task}", "config": to_dict(self.cfg), "architecture": arch,
             "arch_config": options, "parameters": self.generator.num_parameters(), "device": str(self.device),
-            "torch": torch.__version__, "style_digest": self.digest,
+            "torch": torch.__version__, "exemplar_digest": self.digest,
         })
 
     # ------------------------------------------------------------------ loop

@@ -27,6 +27,8 @@ from .base import Generator, Size, eval_mode, hw, randn
 #: Smallest side the network runs at: two stride-2 convs leave 2x2 for the 3x3 reflection pads.
 #: Smaller inputs are replicate-padded up to it and the output cropped back.
 MIN_SIDE = 8
+#: Nearest-neighbour x2 then a 3x3 conv (no checkerboard), or Johnson's fractionally-strided convolutions.
+UPSAMPLING = ("nearest", "transposed")
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1, bias: bool = True) -> nn.Sequential:
@@ -61,8 +63,8 @@ class StyleNet(Generator):
     ):
         super().__init__(norm=norm, noise_channels=noise_channels, channels=channels,
                          residual_blocks=residual_blocks, upsample=upsample)
-        if upsample not in ("nearest", "transposed"):
-            raise ConfigError(f"upsample must be 'nearest' or 'transposed', not '{upsample}'")
+        if upsample not in UPSAMPLING:
+            raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING)}, not '{upsample}'")
         if noise_channels < 0 or channels < 1 or residual_blocks < 0:
             raise ConfigError("noise_channels >= 0, channels >= 1 and residual_blocks >= 0 are required")
         c1, c2, c3 = channels, channels * 2, channels * 4

@@ -1,49 +1,13 @@
-"""Pictures instead of walls of numbers: loss-curve PNGs (matplotlib) and small HTML pages."""
+"""Small HTML pages (figures with captions, sections of text) for the demo, evaluate and reproduce reports."""
 from __future__ import annotations
 
 import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
-from .files import atomic_write
-
-
-def plot_curves(
-    path: Union[str, os.PathLike],
-    curves: Dict[str, Sequence[float]],
-    title: str = "",
-    xlabel: str = "step",
-    ylabel: str = "loss",
-    logy: bool = True,
-    x: Optional[Dict[str, Sequence[float]]] = None,
-) -> Path:
-    """One PNG line plot with a line per named curve (log y by default: losses span decades)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    for name, ys in curves.items():
-        ys = list(ys)
-        xs = list(x[name]) if x and name in x else list(range(1, len(ys) + 1))
-        ax.plot(xs, ys, label=name, linewidth=1.4)
-    if logy and all(v > 0 for ys in curves.values() for v in ys):
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    if len(curves) > 1:
-        ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
-    plt.close(fig)
-    return path
+from ..files import atomic_write
 
 
 @dataclass

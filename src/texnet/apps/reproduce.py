@@ -9,22 +9,25 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
 
-from .checkpoints import load
-from .config import LossConfig, TrainConfig, to_dict
-from .files import RunFolder
-from .images import load_image, make_grid, sample_image_path, save_image
-from .losses import build_loss
-from .metrics import diversity, median_time, quality
-from .optimize import optimize_pixels
-from .profiles import STYLE_LAYERS, TEXTURE_LAYERS, Profile
+from ..checkpoints import load
+from ..config import LossConfig, TrainConfig, device_option, to_dict
+from ..exemplars import training_exemplar
+from ..files import RunFolder
+from ..images import load_image, make_grid, sample_image_path, save_image
+from ..losses import DEFAULT_TEXTURE_LAYERS, build_loss
+from ..metrics import diversity, median_time, quality
+from ..optimize import optimize_pixels
+from ..options import check_fields, option
+from ..runtime import PRECISIONS, resolve_device, seed_everything
+from ..train import train
+from .profiles import PROFILES, STYLE_LAYERS, Profile
 from .reproduce_report import write_report
-from .runtime import resolve_device, seed_everything
-from .train import load_exemplar, train
 
 DEFAULT_STYLE = "sample:starry_night"
 DEFAULT_TEXTURE = "sample:brick"
@@ -61,7 +64,7 @@ class Reproduction:
                                            "device": str(self.device), "torch": torch.__version__}
         self.style_loss_cfg = LossConfig(texture_layers=dict(STYLE_LAYERS), content_weight=profile.content_weight,
                                          precision=profile.precision)
-        self.texture_loss_cfg = LossConfig(texture_layers=dict(TEXTURE_LAYERS), precision=profile.precision)
+        self.texture_loss_cfg = LossConfig(texture_layers=dict(DEFAULT_TEXTURE_LAYERS), precision=profile.precision)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -85,7 +88,7 @@ class Reproduction:
         if self.reuse and model.is_file():
             g = load(model, device=self.device)
             if g.checkpoint.get("train_config") == to_dict(cfg) and (folder / "checkpoint.pt").is_file():
-                from .checkpoints import load_checkpoint
+                from ..checkpoints import load_checkpoint
 
                 hist = load_checkpoint(folder / "checkpoint.pt").get("history", [])
                 self.log(f"[reproduce] reusing {folder}")
@@ -96,20 +99,20 @@ class Reproduction:
 
     def _style_cfg(self, **kw) -> TrainConfig:
         p = self.p
-        base = dict(task="style", texture=self.style, content_dir=self.content_dir, generator="stylenet",
+        base = dict(task="style", exemplar=self.style, content_dir=self.content_dir, generator="stylenet",
                     size=p.style_size, batch_size=p.style_batch, steps=p.style_steps, lr=p.style_lr,
                     lr_step=p.style_lr_step, seed=p.seed, device=str(self.device), loss=self.style_loss_cfg,
-                    texture_size=p.exemplar_size)
+                    exemplar_size=p.exemplar_size)
         base.update(kw)
         every = max(1, base["steps"] // max(1, p.snapshots))
         return TrainConfig(checkpoint_every=every, sample_every=every, **base)
 
     def _texture_cfg(self, **kw) -> TrainConfig:
         p = self.p
-        base = dict(task="texture", texture=self.texture, generator="v2", size=p.texture_size,
+        base = dict(task="texture", exemplar=self.texture, generator="v2", size=p.texture_size,
                     batch_size=p.texture_batch, steps=p.texture_steps, lr_step=p.texture_lr_step, seed=p.seed,
                     device=str(self.device), loss=self.texture_loss_cfg, v1_scales=p.v1_scales,
-                    texture_size=p.exemplar_size)
+                    exemplar_size=p.exemplar_size)
         base.update(kw)
         every = max(1, base["steps"] // max(1, p.snapshots))
         return TrainConfig(checkpoint_every=every, sample_every=every, **base)
@@ -135,7 +138,7 @@ class Reproduction:
     def fig3b_fig4(self) -> Dict[str, object]:
         """Stylize held-out photos with IN / BN nets and by optimization; fine-tune from each start."""
         p = self.p
-        loss = build_loss(self.style_loss_cfg, load_exemplar(self._style_cfg().resolved()),
+        loss = build_loss(self.style_loss_cfg, training_exemplar(self._style_cfg().resolved()),
                           with_content=True, device=self.device)
         rows, cells = [], []
         fine_tune = {}
@@ -180,7 +183,7 @@ class Reproduction:
     def fig5_fig7(self) -> Dict[str, object]:
         """TextureNetV1 (λ=0), TextureNetV2 (λ=0, λ>0) and the λ sweep."""
         p = self.p
-        loss = build_loss(self.texture_loss_cfg, load_exemplar(self._texture_cfg().resolved()),
+        loss = build_loss(self.texture_loss_cfg, training_exemplar(self._texture_cfg().resolved()),
                           with_content=False, device=self.device)
 
         def measure(g):
@@ -225,7 +228,7 @@ class Reproduction:
         captions = ["photo"] + [f"z{i + 1}" for i in range(k)] + ["|z1 − z2| × 4"]
         self._save(make_grid([x0[0].cpu()] + list(ys.cpu()) + [diff.cpu()], ncol=k + 2, captions=captions),
                    "fig6_diverse_stylization.png")
-        loss = build_loss(self.style_loss_cfg, load_exemplar(self._style_cfg().resolved()), with_content=True,
+        loss = build_loss(self.style_loss_cfg, training_exemplar(self._style_cfg().resolved()), with_content=True,
                           device=self.device)
         targets = loss.content_targets(x0.expand(k, -1, -1, -1))
         self.results["fig6"] = {"diversity": diversity(ys, loss.net), "quality": {
@@ -259,6 +262,23 @@ class Reproduction:
         write_report(self.root, self.results, self.p)
         self.log(f"[reproduce] wrote {self.root / 'index.html'} in {self.results['seconds'] / 60:.1f} min")
         return self.results
+
+
+@dataclass
+class ReproduceConfig:
+    """`texnet reproduce`: which profile, on which images."""
+
+    profile: str = option("cpu", "smoke (seconds), cpu (<= 90 min on 2 cores), paper (GPU)", choices=tuple(PROFILES))
+    style: Optional[str] = option(None, "style image", default_text="bundled Starry Night")
+    texture: Optional[str] = option(None, "texture exemplar", default_text=DEFAULT_TEXTURE)
+    content_dir: Optional[str] = option(None, "training photos", default_text="bundled samples")
+    precision: Optional[str] = option(None, "loss-network precision", choices=PRECISIONS, default_text="the profile's")
+    device: str = device_option()
+    reuse: bool = option(False, "reuse finished training runs already in --out")
+
+    def validate(self) -> "ReproduceConfig":
+        check_fields(self, "reproduce")
+        return self
 
 
 def reproduce(profile: Profile, out, **kw) -> Dict[str, object]:

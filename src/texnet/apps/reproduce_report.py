@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from .files import atomic_write
-from .report import Figure, Section, plot_curves, write_html
+from ..files import atomic_write
+from ..plots import plot_curves
+from .report import Figure, Section, write_html
 
-#: Targets from the issue (docs): diversity gain and the loss it may cost.
+#: What the entropy term must buy (docs/method.md §4): a diversity gain, and the loss it may cost.
 DIVERSITY_RATIO_TARGET = 3.0
 LOSS_RATIO_LIMIT = 1.5
 
@@ -34,7 +35,7 @@ def _ratio(variant: Dict[str, float], base: Dict[str, float], key: str) -> float
 
 
 def _meets_targets(diversity_ratio: float, loss_ratio: float) -> bool:
-    """The issue's bar for the entropy term: enough extra diversity for little extra texture loss."""
+    """The bar for the entropy term: enough extra diversity for little extra texture loss."""
     return diversity_ratio >= DIVERSITY_RATIO_TARGET and loss_ratio <= LOSS_RATIO_LIMIT
 
 

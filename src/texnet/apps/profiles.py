@@ -10,12 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
-#: Reference code (texture_nets) for stylization: style relu1_1..relu4_1, content relu4_2 (PAPER.md §7).
+#: Reference code (texture_nets) for stylization: style relu1_1..relu4_1, content relu4_2 (docs/method.md).
+#: Textures use the default texture layers (losses.DEFAULT_TEXTURE_LAYERS), which add relu5_1.
 STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0}
-#: Textures add relu5_1 (PAPER.md §1, §7).
-TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
 
 
 @dataclass
@@ -24,7 +23,7 @@ class Profile:
     note: str
     # --- StyleNet IN vs BN (Fig. 3a, 3b, 4) ---
     style_size: int = 128          # crop size; paper/reference: 256
-    style_steps: int = 1000        # PAPER.md §8: >= 1000 steps for a visible stylization at 128 px on CPU
+    style_steps: int = 1000        # docs/method.md: >= 1000 steps for a visible stylization at 128 px on CPU
     style_batch: int = 4           # reference: 1-4
     style_lr: float = 1e-3         # reference: Adam 1e-3
     style_lr_step: int = 2000      # reference: x0.8 every 2000 iterations
@@ -38,7 +37,7 @@ class Profile:
     texture_batch: int = 8         # reference: 16
     texture_lr_step: int = 300     # reference: x0.8 every 300 iterations
     v1_scales: int = 5             # 6 in Texture Networks at 256 px; 5 keeps the coarsest map at 8x8 for 128 px
-    main_lambda: float = 0.03      # measured (PAPER.md §8, our runs): 0.01-0.03 gives visible diversity
+    main_lambda: float = 0.03      # measured (docs/method.md): 0.01-0.03 gives visible diversity
     lambdas: Tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3)  # Fig. 7 sweep; the last shows the artifacts
     samples: int = 8               # samples per texture row / diversity set
     # --- Diverse stylization (Fig. 6) ---

@@ -1,18 +1,42 @@
 """`texnet demo` / `make demo`: the main jobs on bundled sample images, no user files needed."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
-from .config import OptimizeConfig
-from .files import RunFolder
-from .optimize import run_optimization
-from .report import Figure, Section, plot_curves, write_html
+from ..config import OptimizeConfig, device_option
+from ..errors import ConfigError
+from ..images import parse_size
+from ..options import check_fields, option
+from ..files import RunFolder
+from ..optimize import run_optimization
+from ..plots import plot_curves
+from .report import Figure, Section, write_html
 
 #: scikit-image ships these (CC0 / public domain), so the demo works offline.
 DEMO_TEXTURE = "sample:gravel"
 DEMO_CONTENT = "sample:chelsea"
 DEMO_STYLE = "sample:starry_night"
+
+
+@dataclass
+class DemoConfig:
+    """`texnet demo`: the main jobs on bundled sample images, written to one HTML page."""
+
+    out: str = option("outputs", "output folder")
+    size: Any = option(256, "output long side", parse=parse_size)
+    steps: int = option(200, "L-BFGS steps per job", low=1)
+    device: str = device_option()
+    overwrite: bool = option(False, "replace files in an existing, non-empty --out folder")
+    quiet: bool = option(False, "no progress bar")
+
+    def validate(self) -> "DemoConfig":
+        check_fields(self, "demo")
+        self.size = self.size if isinstance(self.size, int) else max(self.size)
+        if self.size < 16:
+            raise ConfigError(f"--size must be >= 16 for the demo (the loss network taps relu5_1), got {self.size}")
+        return self
 
 
 def run_demo(

@@ -2,26 +2,46 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from .checkpoints import load
-from .config import LossConfig, TrainConfig, from_dict
-from .files import RunFolder
-from .images import load_image, make_grid, resolve_path, save_image
-from .losses import build_loss
-from .metrics import FEATURE_DIVERSITY_LAYERS, diversity, median_time, quality
-from .train import load_exemplar
+from ..checkpoints import load
+from ..config import TrainConfig, device_option, max_pixels_option, seed_option, train_config_from_saved
+from ..exemplars import training_exemplar
+from ..files import RunFolder
+from ..images import load_image, make_grid, parse_size, resolve_path, save_image
+from ..losses import build_loss
+from ..metrics import FEATURE_DIVERSITY_LAYERS, diversity, median_time, quality
+from ..options import check_fields, option
 
 #: Photos stylized when no --content is given (bundled with scikit-image).
 DEFAULT_EVAL_CONTENT = ("sample:chelsea", "sample:astronaut", "sample:coffee")
 
 
+@dataclass
+class EvaluateConfig:
+    """`texnet evaluate`: what to measure a trained generator on."""
+
+    model: Optional[str] = option(None, "model.pt / checkpoint.pt (or its run folder)", required=True)
+    n: int = option(16, "texture samples to draw", flag="-n", low=1)
+    style: Optional[str] = option(None, "exemplar to compare with", aliases=("--texture",),
+                                  default_text="the training one")
+    content: Optional[list] = option(None, "photos to stylize", default_text="bundled samples")
+    size: Any = option(None, "output size: N (long side) or WxH", parse=parse_size,
+                       default_text="the model's / twice the training crop")
+    seed: int = seed_option()
+    device: str = device_option()
+    max_pixels: Optional[int] = max_pixels_option()
+
+    def validate(self) -> "EvaluateConfig":
+        check_fields(self, "evaluate")
+        return self
+
+
 def _train_config(g) -> TrainConfig:
-    saved = dict(g.checkpoint.get("train_config") or {})
-    loss = from_dict(LossConfig, saved.pop("loss", {}) or {})
-    return dataclasses.replace(from_dict(TrainConfig, saved), loss=loss)
+    return train_config_from_saved(g.checkpoint.get("train_config"))
 
 
 def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str] = None,
@@ -31,19 +51,19 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
     g = load(model, device=device)
     cfg = _train_config(g)
     if style:
-        cfg = dataclasses.replace(cfg, texture=style)
+        cfg = dataclasses.replace(cfg, exemplar=style)
     if max_pixels is not None:
         cfg = dataclasses.replace(cfg, max_pixels=max_pixels)
-    resolve_path(cfg.texture)
+    resolve_path(cfg.exemplar)
     for c in content:
         resolve_path(c)
     run = RunFolder(out, overwrite=overwrite) if out else None
-    exemplar = load_exemplar(cfg)
+    exemplar = training_exemplar(cfg)
     # Metrics are measured in fp32 whatever precision the model was trained with (fast paths are for training).
     loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=g.task == "style",
                       device=device, extra_layers=FEATURE_DIVERSITY_LAYERS)
     res: Dict[str, object] = {"model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"),
-                              "exemplar": cfg.texture, "seed": seed}
+                              "exemplar": cfg.exemplar, "seed": seed}
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         if g.task == "texture":

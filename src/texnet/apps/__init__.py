@@ -1,0 +1,1 @@
+"""The applications built on the method: the `texnet` command, the demo, evaluation and the paper reproduction."""

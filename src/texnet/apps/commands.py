@@ -1,0 +1,172 @@
+"""What each `texnet` command does: build its typed config from the parsed flags and call the library.
+
+cli.py lists the commands and generates their flags; nothing here parses or
+repeats a default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import __version__
+from ..config import InferenceConfig, OptimizeConfig, TrainConfig
+from ..errors import ConfigError
+from ..loss_network import WEIGHT_FORMATS
+from ..options import option
+from .flags import RunFlags, build_config
+
+
+@dataclass
+class InfoConfig:
+    """`texnet info`: which VGG-19 file to describe."""
+
+    vgg_weights: Optional[str] = option(None, "VGG-19 weights file", default_text="bundled")
+    vgg_format: str = option("auto", "weight format / preprocessing", choices=WEIGHT_FORMATS)
+
+
+def optimize_config(args) -> OptimizeConfig:
+    given = vars(args)
+    if given.get("texture") and (given.get("content") or given.get("style")):
+        raise ConfigError("give either --texture IMG (synthesis) or --content IMG --style IMG (stylization), not both")
+    mode = "texture" if given.get("texture") else "style"
+    return build_config(OptimizeConfig, args, mode=mode).validate()
+
+
+def optimize(args) -> int:
+    from ..files import RunFolder
+    from ..images import resolve_path
+    from ..optimize import run_optimization
+
+    cfg = optimize_config(args)
+    run_flags = build_config(RunFlags, args)
+    for path in (cfg.texture, cfg.content, cfg.style):
+        if path:
+            resolve_path(path)  # missing files fail before the output folder is touched
+    if cfg.init not in (None, "noise", "content"):
+        resolve_path(cfg.init)
+    run = RunFolder(run_flags.out, overwrite=run_flags.overwrite)
+    res = run_optimization(cfg, run, show_progress=not run_flags.quiet)
+    print(
+        f"loss {res.initial_loss:.4g} -> {res.final_loss:.4g} ({res.initial_loss / max(res.final_loss, 1e-12):.0f}x lower) "
+        f"in {res.seconds:.1f} s; wrote {run.path}"
+    )
+    return 0
+
+
+def demo(args) -> int:
+    from .demo import DemoConfig, run_demo
+
+    cfg = build_config(DemoConfig, args).validate()
+    run_demo(cfg.out, size=cfg.size, steps=cfg.steps, device=cfg.device, overwrite=cfg.overwrite,
+             show_progress=not cfg.quiet)
+    return 0
+
+
+def info(args) -> int:
+    import torch
+
+    from ..loss_network import LAYER_NAMES, LossNetwork, default_weights_path
+
+    cfg = build_config(InfoConfig, args)
+    net = LossNetwork(["relu5_4"], weights=cfg.vgg_weights, weights_format=cfg.vgg_format)
+    print(f"texnet {__version__}, torch {torch.__version__}")
+    print(f"VGG-19 weights: {net.weights_path} (format {net.weights_format}; default {default_weights_path()})")
+    print("cuda:", torch.cuda.is_available(), "| threads:", torch.get_num_threads())
+    print("taps:", " ".join(n for n in LAYER_NAMES if not n.startswith("pool")))
+    return 0
+
+
+def train_config(args) -> TrainConfig:
+    """The resolved, validated TrainConfig of a `train-texture` / `train-style` command line."""
+    task = "style" if args.command == "train-style" else "texture"
+    fixed = {"task": task, **({"generator": "stylenet"} if task == "style" else {})}
+    return build_config(TrainConfig, args, **fixed).resolved().validate()
+
+
+def train(args) -> int:
+    from ..images import resolve_path
+    from ..train import train
+
+    cfg = train_config(args)
+    run_flags = build_config(RunFlags, args)
+    resolve_path(cfg.exemplar)
+    res = train(cfg, run_flags.out, overwrite=run_flags.overwrite, resume=run_flags.resume,
+                show_progress=not run_flags.quiet)
+    last = res.history[-1] if res.history else {}
+    msg = f"trained {res.generator.arch} to step {last.get('step', 0):.0f}: loss {last.get('loss', float('nan')):.4g}"
+    if "nn_distance" in last:
+        msg += f", batch nearest-neighbour distance {last['nn_distance']:.4g}"
+    print(f"{msg}; wrote {res.run_dir}/model.pt")
+    return 0
+
+
+def inference_config(args) -> InferenceConfig:
+    return build_config(InferenceConfig, args).validate(args.command)
+
+
+def _fast(cfg: InferenceConfig) -> dict:
+    return dict(precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile)
+
+
+def sample(args) -> int:
+    from ..inference import run_sample
+    from ..runtime import resolve_device
+
+    cfg = inference_config(args)
+    run_flags = build_config(RunFlags, args)
+    info = run_sample(cfg.model, run_flags.out, n=cfg.n, size=cfg.size, seed=cfg.seed,
+                      device=resolve_device(cfg.device), overwrite=run_flags.overwrite, grid=not cfg.no_grid,
+                      files=not cfg.grid_only, batch_size=cfg.batch_size, **_fast(cfg))
+    print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s; wrote {run_flags.out}")
+    return 0
+
+
+def stylize(args) -> int:
+    from ..inference import run_stylize
+    from ..runtime import resolve_device
+
+    cfg = inference_config(args)
+    run_flags = build_config(RunFlags, args)
+    info = run_stylize(cfg.model, args.images, run_flags.out, size=cfg.size, seed=cfg.seed,
+                       device=resolve_device(cfg.device), overwrite=run_flags.overwrite, max_pixels=cfg.max_pixels,
+                       **_fast(cfg))
+    times = info["seconds_per_image"]
+    print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {run_flags.out}")
+    return 0
+
+
+def evaluate(args) -> int:
+    from ..runtime import resolve_device
+    from .evaluate import EvaluateConfig, evaluate_model
+
+    cfg = build_config(EvaluateConfig, args).validate()
+    run_flags = build_config(RunFlags, args)
+    res = evaluate_model(cfg.model, run_flags.out, n=cfg.n, size=cfg.size, style=cfg.style, content=cfg.content or (),
+                         seed=cfg.seed, device=resolve_device(cfg.device), overwrite=run_flags.overwrite,
+                         max_pixels=cfg.max_pixels)
+    q = res["quality"]
+    line = f"{res['architecture']}: texture/style loss {q['texture']:.4g}"
+    if "content" in q:
+        line += f", content loss {q['content']:.4g}"
+    if "diversity" in res:
+        d = res["diversity"]
+        line += f", diversity pixels {d['pixels_pairwise']:.4g} / features {d['features_pairwise']:.4g} (pairwise)"
+    print(f"{line}; wrote {run_flags.out}/results.json")
+    return 0
+
+
+def reproduce(args) -> int:
+    from .profiles import get_profile
+    from .reproduce import ReproduceConfig, reproduce
+    from .reproduce_report import claims
+
+    cfg = build_config(ReproduceConfig, args).validate()
+    run_flags = build_config(RunFlags, args)
+    profile = get_profile(cfg.profile, precision=cfg.precision)
+    res = reproduce(profile, run_flags.out, style=cfg.style, texture=cfg.texture, content_dir=cfg.content_dir,
+                    device=cfg.device, overwrite=run_flags.overwrite, reuse=cfg.reuse,
+                    show_progress=not run_flags.quiet)
+    for claim, ok, evidence in claims(res):
+        print(f"[{'supported' if ok else 'NOT supported'}] {claim}: {evidence}")
+    print(f"wrote {run_flags.out}/index.html and results.json")
+    return 0
