@@ -203,6 +203,10 @@ class TrainConfig:
     device: str = "auto"
     max_pixels: Optional[int] = None
     loss: LossConfig = field(default_factory=LossConfig)
+    #: Under torchrun with --norm batch: SyncBatchNorm, statistics of the global batch (CUDA only).
+    sync_bn: bool = False
+    #: Under torchrun: the entropy term's nearest neighbours are searched in the 'global' batch or per process ('rank').
+    entropy_scope: str = "global"
 
     def resolved(self) -> "TrainConfig":
         """A copy with every None replaced by its task default (what is saved with the run)."""
