@@ -5,7 +5,8 @@ Every random draw of a step (noise, content crops) comes from a generator
 seeded by (seed, step), so `--resume` reproduces an uninterrupted run exactly
 on the same machine. Checkpoints are atomic; Ctrl-C / SIGTERM save one and
 exit; a NaN/Inf loss stops the run naming the step and keeps the last good
-checkpoint.
+checkpoint. Under torchrun every process runs this loop on its slice of one
+global batch (texnet.distributed); rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from . import distributed
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict
-from . import distributed
 from .data import ContentFolder
 from .errors import CheckpointError, TexnetError
 from .files import RunFolder
