@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench bench-quick reproduce clean
+.PHONY: install demo test test-fast bench bench-quick reproduce gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick
+
+# On a CUDA machine (<= 8 min): tests on cuda, short trainings, inference timings, 2-GPU torchrun if present.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 reproduce: install
 	$(BIN)/texnet reproduce --profile cpu --out outputs/reproduce --overwrite

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from .objective import DIVERSITY_SPACES
+from .distributed import ENTROPY_SCOPES
 from .errors import ConfigError
 from .generators.base import PADDINGS
 from .generators.style_net import UPSAMPLING as STYLENET_UPSAMPLING
@@ -193,6 +194,13 @@ class TrainConfig:
     seed: int = seed_option()
     device: str = device_option()
     max_pixels: Optional[int] = max_pixels_option()
+    #: Under torchrun (README "Training on several GPUs"): batch statistics of the global batch; CUDA only (torch's
+    #: SyncBatchNorm does not run on gloo/CPU).
+    sync_bn: bool = option(False, "with --norm batch under torchrun: SyncBatchNorm over the global batch (GPUs only)")
+    #: 'global': one all-gather of the distance inputs per step (memory N·D); 'rank': no communication.
+    entropy_scope: str = option("global", "under torchrun: nearest neighbours of the entropy term in the whole "
+                                "global batch, or within each process's slice (a different objective)",
+                                choices=ENTROPY_SCOPES)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
 
     @property
@@ -230,6 +238,9 @@ class TrainConfig:
             raise ConfigError("style training needs --content-dir DIR with photos")
         if self.diversity > 0 and self.batch_size < 2:
             raise ConfigError("--diversity > 0 needs --batch-size >= 2 (the entropy term compares samples in a batch)")
+        if self.sync_bn and self.norm != "batch":
+            raise ConfigError("--sync-bn synchronizes batch-norm statistics across processes: it needs --norm batch "
+                              f"(--norm {self.norm} has none to synchronize)")
         try:
             layer_index(self.diversity_layer)
         except Exception as exc:

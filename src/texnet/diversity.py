@@ -1,6 +1,8 @@
 """Diversity: the Kozachenko-Leonenko entropy term (paper eq. 8-10) and distance-based diversity metrics."""
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -10,38 +12,54 @@ from .errors import ConfigError
 _TINY = 1e-12
 
 
-def rms_distances(x: torch.Tensor) -> torch.Tensor:
-    """(N, ...) samples -> (N, N) root-mean-square distances ||x_i − x_j|| / sqrt(D).
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    flat = x.flatten(1)
+    return flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
+
+
+def rms_distances(x: torch.Tensor, pool: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(N, ...) samples -> (N, N) root-mean-square distances ||x_i − x_j|| / sqrt(D);
+    with `pool` (M, ...): (N, M) distances of every x_i to every pool_j.
 
     RMS instead of the plain norm only shifts ln ρ by a constant (ln sqrt(D)),
     so the entropy gradient is unchanged, but ε and logged distances keep the
     same meaning at every image size (pixel units: 0.1 = 10% grey level).
     """
-    flat = x.flatten(1)
-    if flat.dtype in (torch.float16, torch.bfloat16):
-        flat = flat.float()
+    flat = _flat(x)
+    other = flat if pool is None else _flat(pool)
     n = flat.shape[0]
-    rows = [((flat[i : i + 1] - flat).pow(2).mean(1) + _TINY).sqrt() for i in range(n)]
+    rows = [((flat[i : i + 1] - other).pow(2).mean(1) + _TINY).sqrt() for i in range(n)]
     return torch.stack(rows)
 
 
-def nearest_neighbor_distances(x: torch.Tensor) -> torch.Tensor:
-    """ρ_i = min_{j≠i} ||x_i − x_j|| (RMS), shape (N,). Needs N >= 2."""
-    if x.shape[0] < 2:
+def nearest_neighbor_distances(x: torch.Tensor, pool: Optional[torch.Tensor] = None, offset: int = 0) -> torch.Tensor:
+    """ρ_i = min_{j≠i} ||x_i − x_j|| (RMS), shape (N,). Needs a set of at least 2.
+
+    With `pool`, the neighbours are searched in `pool`, where x_i itself is
+    pool[offset + i] (one process's slice of a batch gathered from several).
+    """
+    if pool is None:
+        pool, offset = x, 0
+    if pool.shape[0] < 2:
         raise ConfigError("nearest-neighbour distances need a batch of at least 2 samples")
-    d = rms_distances(x)
-    eye = torch.eye(d.shape[0], dtype=torch.bool, device=d.device)
-    return d.masked_fill(eye, float("inf")).min(dim=1).values
+    d = rms_distances(x, None if pool is x else pool)
+    mine = torch.arange(d.shape[0], device=d.device)
+    itself = torch.zeros(d.shape, dtype=torch.bool, device=d.device)
+    itself[mine, mine + offset] = True
+    return d.masked_fill(itself, float("inf")).min(dim=1).values
 
 
-def entropy_term(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+def entropy_term(x: torch.Tensor, eps: float = 1e-3,
+                 nearest: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
     """(1/N) Σ_i ln(ρ_i + ε): the Kozachenko-Leonenko entropy estimate up to its D/N factor and constants.
 
     The Julesz objective subtracts λ times this; its gradient pushes every
     sample away from its nearest neighbour in the batch. ε keeps the log finite
     for identical samples (the authors' code used +0.1 on squared distances).
+    `nearest` replaces the search within `x` (distributed training searches
+    the whole global batch; the mean is then over this process's samples).
     """
-    return torch.log(nearest_neighbor_distances(x) + eps).mean()
+    return torch.log((nearest or nearest_neighbor_distances)(x) + eps).mean()
 
 
 def pairwise_mean(x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ are of order 0.01-0.1 whatever the image or its size (docs/method.md).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 import torch
 import torch.nn as nn
@@ -24,10 +24,18 @@ from .losses import PerceptualLoss, build_loss
 DIVERSITY_SPACES = ("pixels", "features", "lowpass", "structure")
 
 
-def julesz_objective(losses: torch.Tensor, samples: torch.Tensor, diversity: float, eps: float = 1e-3):
-    """Eq. 10 from per-image losses (N,) and the tensors whose distances define the entropy; returns (E, entropy)."""
-    assert diversity == 0 or samples.shape[0] >= 2, "the entropy term compares samples: batch >= 2"
-    ent = entropy_term(samples, eps) if diversity > 0 else losses.new_zeros(())
+#: ρ_i of each sample of a batch: distances to the nearest other sample (None: searched within the batch).
+Nearest = Optional[Callable[[torch.Tensor], torch.Tensor]]
+
+
+def julesz_objective(losses: torch.Tensor, samples: torch.Tensor, diversity: float, eps: float = 1e-3,
+                     nearest: Nearest = None):
+    """Eq. 10 from per-image losses (N,) and the tensors whose distances define the entropy; returns (E, entropy).
+
+    `nearest` searches neighbours beyond `samples` (distributed training: the global batch).
+    """
+    assert diversity == 0 or nearest is not None or samples.shape[0] >= 2, "the entropy term compares samples"
+    ent = entropy_term(samples, eps, nearest) if diversity > 0 else losses.new_zeros(())
     return losses.mean() - diversity * ent, ent
 
 
@@ -52,6 +60,9 @@ class JuleszObjective(nn.Module):
         self.feature_layer = feature_layer
         self.eps = float(eps)
         self.lowpass_factor = int(lowpass_factor)
+        #: Where neighbours are searched: None = within the batch given; distributed training sets a search
+        #: over every process's samples (texnet.distributed), so the entropy sees the global batch.
+        self.nearest: Nearest = None
 
     @staticmethod
     def taps(space: str, feature_layer: str) -> List[str]:
@@ -72,14 +83,18 @@ class JuleszObjective(nn.Module):
         extra = self.taps(self.space, self.feature_layer) if self.diversity > 0 else []
         out = self.loss(samples, content_targets, extra_layers=extra)
         distance_input = self._distance_input(samples, out) if self.diversity > 0 else samples
-        objective, ent = julesz_objective(out["total"], distance_input, self.diversity, self.eps)
+        objective, ent = julesz_objective(out["total"], distance_input, self.diversity, self.eps, self.nearest)
         stats = {"objective": objective, "loss": out["total"].mean().detach(), "texture": out["texture"].mean().detach(),
                  "entropy": ent.detach()}
         if "content" in out:
             stats["content"] = out["content"].mean().detach()
         with torch.no_grad():
-            n = samples.shape[0]
-            stats["nn_distance"] = nearest_neighbor_distances(samples.detach()).mean() if n >= 2 else samples.new_zeros(())
+            if self.nearest is not None:
+                stats["nn_distance"] = self.nearest(samples.detach()).mean()
+            elif samples.shape[0] >= 2:
+                stats["nn_distance"] = nearest_neighbor_distances(samples.detach()).mean()
+            else:
+                stats["nn_distance"] = samples.new_zeros(())
         return stats
 
 

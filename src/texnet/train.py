@@ -5,7 +5,8 @@ Every random draw of a step (noise, content crops) comes from a generator
 seeded by (seed, step), so `--resume` reproduces an uninterrupted run exactly
 on the same machine. Checkpoints are atomic; Ctrl-C / SIGTERM save one and
 exit; a NaN/Inf loss stops the run naming the step and keeps the last good
-checkpoint.
+checkpoint. Under torchrun every process runs this loop on its slice of one
+global batch (texnet.distributed); rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from . import distributed
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict
 from .data import ContentFolder
@@ -28,7 +30,7 @@ from .exemplars import training_exemplar
 from .images import make_grid, save_image
 from .objective import build_objective
 from .plots import plot_curves
-from .runtime import autocast, progress, resolve_device, seed_everything
+from .runtime import autocast, progress, seed_everything
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -95,9 +97,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out, overwrite: bool = False, resume: bool = False,
                  show_progress: bool = True, log: Callable[[str], None] = print):
         self.cfg = cfg.resolved().validate()
-        self.log = log
-        self.show_progress = show_progress
-        self.device = resolve_device(self.cfg.device)
+        #: This process's place under torchrun (texnet.distributed); one process: identity everywhere.
+        self.dist = distributed.join(self.cfg)
+        self.log = log if self.dist.is_main else _quiet
+        self.show_progress = show_progress and self.dist.is_main
+        self.device = self.dist.device
         # The generator first (its init draws from the seeded global RNG): a size it cannot make fails here,
         # before the checkpoint, the images or the loss network are read.
         seed_everything(self.cfg.seed)
@@ -105,19 +109,15 @@ class Trainer:
         generator = build_generator(arch, options)
         if self.cfg.task == "texture":
             generator.check_size(self.cfg.size)
-        resume_data = None
-        if resume:
-            ckpt = Path(out) / CHECKPOINT
-            if not ckpt.is_file():
-                raise CheckpointError(f"{ckpt}: nothing to resume (no checkpoint in {out})")
-            resume_data = load_checkpoint(ckpt)
-            self._check_resumable(resume_data)
+        resume_data = self.dist.from_main(lambda: self._read_checkpoint(out)) if resume else None
         self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume)
-        self.exemplar = training_exemplar(self.cfg, log)
+        self.exemplar = training_exemplar(self.cfg, self.log)
         self.digest = file_digest(_real_path(self.cfg.exemplar))
         self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
         self.generator = generator.to(self.device)
+        self.model = self.dist.wrap(self.generator)  # what training calls: DDP under torchrun
         self.objective = build_objective(self.cfg, self.exemplar, self.device)
+        self.dist.attach(self.objective, self.cfg, self.log)
         #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
         self.precision = self.objective.loss.net.effective_precision(self.device)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr)
@@ -136,11 +136,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
+    def _read_checkpoint(self, out):
+        ckpt = Path(out) / CHECKPOINT
+        if not ckpt.is_file():
+            raise CheckpointError(f"{ckpt}: nothing to resume (no checkpoint in {out})")
+        data = load_checkpoint(ckpt)
+        self._check_resumable(data)
+        return data
+
     def _check_resumable(self, data) -> None:
         saved = data.get("train_config") or {}
         mine = to_dict(self.cfg)
+        added = to_dict(TrainConfig())  # a setting newer than the checkpoint counts as its default
         differs = [k for k in mine if k not in ("steps", "checkpoint_every", "sample_every", "device")
-                   and saved.get(k) != mine[k]]
+                   and saved.get(k, added.get(k)) != mine[k]]
         if differs:
             raise CheckpointError(
                 f"cannot resume: the checkpoint was trained with different settings for {', '.join(sorted(differs))} "
@@ -170,7 +179,8 @@ class Trainer:
             raise CheckpointError(f"{path}: training state is damaged and cannot be resumed "
                                   f"({type(exc).__name__}: {detail})") from exc
         self.saved_step = self.step
-        self._remove_stale_temp_files()
+        if self.dist.is_main:
+            self._remove_stale_temp_files()
         self.log(f"resumed {self.run_dir.path} at step {self.step}")
 
     def _remove_stale_temp_files(self) -> None:
@@ -188,9 +198,12 @@ class Trainer:
         return f"last good checkpoint: step {self.saved_step}, in {self.run_dir.path / CHECKPOINT}"
 
     def save(self, name: str = CHECKPOINT, full: bool = True) -> Path:
-        """Atomic checkpoint (with optimizer/scheduler/RNG/history) or slim model file."""
+        """Atomic checkpoint (with optimizer/scheduler/RNG/history) or slim model file (rank 0 alone)."""
+        if not self.dist.is_main:
+            self.saved_step = self.step if full else self.saved_step
+            return self.run_dir.path / name
         fields = dict(train_config=to_dict(self.cfg), step=self.step, exemplar_digest=self.digest,
-                      exemplar_path=str(self.cfg.exemplar), task=self.cfg.task)
+                      exemplar_path=str(self.cfg.exemplar), task=self.cfg.task, world_size=self.dist.world_size)
         if full:
             fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                           rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
@@ -217,17 +230,18 @@ class Trainer:
 
     def forward(self, z, content):
         if content is None:
-            return self.generator(z)
-        return self.generator(content, z)
+            return self.model(z)
+        return self.model(content, z)
 
     def train_step(self, step: int) -> Dict[str, float]:
         self.generator.train()
-        z, content = self.batch(step)
+        z, content = self.dist.shard(self.batch(step))  # this process's slice of the global batch
         targets = self.objective.loss.content_targets(content) if content is not None else None
         with autocast(self.precision, self.device.type):  # fast path: generator convs in bf16 (weights, Adam: fp32)
             samples = self.forward(z, content)
         stats = self.objective(samples.float(), targets)
-        value = float(stats["objective"].detach())
+        shown = self.dist.average(stats)  # the global batch's values, the same in every process
+        value = float(shown["objective"])
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"the objective became {value} at step {step}; stopped without saving it "
@@ -245,14 +259,16 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         row = {"step": step, "lr": lr}
-        row.update({k: float(v.detach()) for k, v in stats.items()})
+        row.update({k: float(v) for k, v in shown.items()})
         return row
 
     # ------------------------------------------------------------------ outputs
 
     @torch.no_grad()
     def sample_grid(self, name: str) -> Path:
-        """A grid of samples from fixed noise (and fixed content crops): comparable across steps."""
+        """A grid of samples from fixed noise (and fixed content crops): comparable across steps (rank 0)."""
+        if not self.dist.is_main:
+            return self.run_dir.path / name
         self.generator.eval()
         gen = torch.Generator().manual_seed(SAMPLE_SEED)
         if self.cfg.task == "texture":
@@ -268,7 +284,7 @@ class Trainer:
         return save_image(grid, self.run_dir.file(name))
 
     def write_logs(self) -> None:
-        if not self.history:
+        if not self.history or not self.dist.is_main:
             return
         fields = [f for f in LOG_FIELDS if f in self.history[-1]]
         self.run_dir.write_csv("losses.csv", self.history, fields)
@@ -282,11 +298,13 @@ class Trainer:
                         title="batch mean nearest-neighbour distance (RMS, pixels)", ylabel="distance", logy=False)
 
     def write_config(self) -> None:
+        if not self.dist.is_main:
+            return
         arch, options = self.cfg.generator_spec()
         self.run_dir.write_json("config.json", {
             "command": f"train-{self.cfg.task}", "config": to_dict(self.cfg), "architecture": arch,
             "arch_config": options, "parameters": self.generator.num_parameters(), "device": str(self.device),
-            "torch": torch.__version__, "exemplar_digest": self.digest,
+            "torch": torch.__version__, "exemplar_digest": self.digest, "world_size": self.dist.world_size,
         })
 
     # ------------------------------------------------------------------ loop
@@ -307,28 +325,31 @@ class Trainer:
                 row["seconds"] = self.elapsed
                 self.history.append(row)
                 bar.set_postfix(_postfix(row))
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.signal is not None:
+                signum = self.dist.agree_signal(stop.signal)  # a signal to any process stops all at this step
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps or signum is not None:
                     self.save()
                     self.write_logs()
                 if step % cfg.sample_every == 0:
                     self.sample_grid(f"samples/step_{step:06d}.png")
-                if stop.signal is not None:
+                if signum is not None:
                     bar.close()
-                    name = "SIGTERM" if stop.signal == signal.SIGTERM else "Ctrl-C"
+                    self.dist.barrier()  # nobody exits before rank 0's checkpoint is on disk
+                    name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
                     raise TrainingInterrupted(
                         f"{name} at step {step}: checkpoint saved to {self.run_dir.path / CHECKPOINT}; "
-                        "continue with the same command plus --resume", stop.signal
+                        "continue with the same command plus --resume", signum
                     )
         bar.close()
         self.save(MODEL, full=False)
         self.write_logs()
         self.sample_grid("samples.png")
+        self.dist.barrier()  # rank 0's files are written before any process returns
         skipped = self.data.skipped if self.data is not None else 0
         if skipped:
             self.log(f"skipped {skipped} unreadable file(s) in {cfg.content_dir}")
         if self.data is not None and self.data.upscaled:
             self.log(f"upscaled {len(self.data.upscaled)} photo(s) smaller than the {cfg.size} px crop in {cfg.content_dir}")
-        return TrainResult(self.generator.eval(), self.history, self.run_dir.path, skipped)
+        return TrainResult(self.dist.unwrap(self.generator).eval(), self.history, self.run_dir.path, skipped)
 
 
 def _postfix(row: Dict[str, float]) -> Dict[str, str]:
@@ -342,7 +363,11 @@ def _real_path(source: str):
     return resolve_path(source)
 
 
+def _quiet(_msg: str) -> None:
+    """The log of every process but rank 0."""
+
+
 def train(cfg: TrainConfig, out, overwrite: bool = False, resume: bool = False,
           show_progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
-    """Train a generator as configured into run folder `out` (see Trainer)."""
+    """Train a generator as configured into run folder `out` (see Trainer; under torchrun: texnet.distributed)."""
     return Trainer(cfg, out, overwrite=overwrite, resume=resume, show_progress=show_progress, log=log).run()

@@ -82,17 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
 _OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 
+def _speaker() -> str:
+    """'texnet' (one process, or rank 0 under torchrun) or 'texnet[rank R]', so a job's lines say who spoke."""
+    from ..distributed import environment
+
+    try:
+        rank = environment()[1]
+    except TexnetError:
+        return "texnet"
+    return "texnet" if rank == 0 else f"texnet[rank {rank}]"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except TexnetError as exc:
+        who = _speaker()
         signum = getattr(exc, "signum", None)  # train.TrainingInterrupted: a checkpoint was saved
         if signum:
-            print(f"texnet: interrupted: {exc}", file=sys.stderr)
+            print(f"{who}: interrupted: {exc}", file=sys.stderr)
             return 128 + signum  # like the signal itself: 130 for Ctrl-C, 143 for SIGTERM
-        print(f"texnet: error: {exc}", file=sys.stderr)
+        print(f"{who}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("texnet: interrupted", file=sys.stderr)

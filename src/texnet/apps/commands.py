@@ -84,6 +84,7 @@ def train_config(args) -> TrainConfig:
 
 
 def train(args) -> int:
+    from ..distributed import is_main_process
     from ..images import resolve_path
     from ..train import train
 
@@ -92,6 +93,8 @@ def train(args) -> int:
     resolve_path(cfg.exemplar)
     res = train(cfg, run_flags.out, overwrite=run_flags.overwrite, resume=run_flags.resume,
                 show_progress=not run_flags.quiet)
+    if not is_main_process():  # under torchrun rank 0 speaks for the job
+        return 0
     last = res.history[-1] if res.history else {}
     msg = f"trained {res.generator.arch} to step {last.get('step', 0):.0f}: loss {last.get('loss', float('nan')):.4g}"
     if "nn_distance" in last:
