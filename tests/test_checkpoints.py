@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
-
 import pytest
 import torch
 
@@ -23,8 +21,6 @@ from texnet.config import LossConfig, TrainConfig, to_dict
 from texnet.errors import CheckpointError, ConfigError, TexnetError
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.images import resolve_path
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 def _small(arch: str, norm: str = "instance"):

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch
@@ -15,8 +12,6 @@ from texnet.errors import ConfigError
 from texnet.images import load_image
 from texnet.losses import build_loss
 from texnet.objective import DIVERSITY_SPACES, JuleszObjective, julesz_objective
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="module")
