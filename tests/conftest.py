@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-# Before texnet/tqdm are used anywhere: no progress bars in test output.
+# Before texnet/tqdm are used anywhere: no progress bars in test output (child processes inherit it).
 os.environ["TEXNET_NO_PROGRESS"] = "1"
 # Before torch loads OpenMP: idle threads sleep instead of spinning (spinning made 2 threads several
 # times slower whenever anything else ran on a 2-core machine; see benchmarks/RESULTS.md).
@@ -19,11 +19,11 @@ import pytest
 import torch
 from PIL import Image
 
-torch.set_num_threads(2)
+#: Threads for in-process tests (TEXNET_TEST_THREADS overrides); tensors here are tiny.
+torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 #: Taps used by most loss tests: the default texture layers, the content layer and one conv tap.
 LOSS_TAPS = ["conv1_1", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
-TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
 
 
 @pytest.fixture(scope="session")
@@ -114,22 +114,3 @@ def bad_images(tmp_path):
     out["empty"].write_bytes(b"")
     out["missing"] = tmp_path / "does_not_exist.png"
     return out
-
-
-# --------------------------------------------------------------------------- fault-injection suite
-
-
-def pytest_collection_modifyitems(config, items):
-    """The fault summary (test_faults_summary.py) runs after every fault test it summarises."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0].endswith("test_faults_summary.py"))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Counts of the fault-injection suite (inputs tried, faults injected, runs resumed, steps lost)."""
-    import faults_counter
-
-    lines = faults_counter.summary_lines()
-    if lines:
-        terminalreporter.section("fault injection")
-        for line in lines:
-            terminalreporter.write_line(line)

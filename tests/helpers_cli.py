@@ -1,7 +1,8 @@
-"""CLI helpers shared by the fault-injection suites: run `texnet` in-process, check its one-line errors."""
+"""CLI helpers shared by the tests: run `texnet` in-process, check its one-line errors, set up child processes."""
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+import os
+from typing import Dict, Sequence, Tuple
 
 from texnet.apps.cli import main
 
@@ -21,3 +22,11 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
+
+
+def child_env() -> Dict[str, str]:
+    """Environment for `python -m texnet` child processes: no progress bars, one thread (identical arithmetic
+    in every process, and no slow-down on a busy machine), and warnings shown, so a stray one is a second
+    stderr line that the one-line checks catch."""
+    return dict(os.environ, TEXNET_NO_PROGRESS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                PYTHONWARNINGS="default")

@@ -6,7 +6,6 @@ Everything is sized for a CPU and a few seconds: TextureNetV1 with 3 scales at
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Dict, List
 
@@ -86,8 +85,3 @@ def state(path) -> Dict[str, torch.Tensor]:
 
 def quiet(_msg: str) -> None:
     pass
-
-
-def set_threads() -> None:
-    os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
-    torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))

@@ -7,8 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
-
 import pytest
 import torch
 
@@ -26,8 +24,6 @@ from texnet.config import LossConfig, TrainConfig, to_dict
 from texnet.errors import CheckpointError, ConfigError, TexnetError
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.images import resolve_path
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 def _small(arch: str, norm: str = "instance"):

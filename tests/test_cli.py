@@ -1,12 +1,12 @@
 """The `texnet` command, in-process (texnet.apps.cli.main) plus one real `python -m texnet` subprocess."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
+from helpers_cli import child_env, one_line
 from texnet.apps.cli import main
 
 OPTIMIZE = ["optimize", "--texture", "sample:brick", "--size", "48", "--steps", "5"]
@@ -14,13 +14,6 @@ OPTIMIZE = ["optimize", "--texture", "sample:brick", "--size", "48", "--steps", 
 
 def _snapshot(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
-def _one_error_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 def test_optimize_then_refuse_then_overwrite(tmp_path, capsys):
@@ -35,7 +28,7 @@ def test_optimize_then_refuse_then_overwrite(tmp_path, capsys):
     # the same folder again, without --overwrite: refused, nothing touched
     assert main(OPTIMIZE + ["--seed", "1", "--out", str(out)]) == 1
     captured = capsys.readouterr()
-    line = _one_error_line(captured.err)
+    line = one_line(captured.err)
     assert line.startswith("texnet: error:") and "--overwrite" in line and str(out) in line
     assert _snapshot(out) == before
 
@@ -55,7 +48,7 @@ def test_bad_input_image_is_one_line(tmp_path, capsys, bad_images, kind):
     rc = main(["optimize", "--texture", str(bad), "--size", "48", "--steps", "5", "--out", str(out)])
     assert rc == 1
     captured = capsys.readouterr()
-    line = _one_error_line(captured.err)
+    line = one_line(captured.err)
     assert line.startswith("texnet: error:") and bad.name in line
     assert not (out / "output.png").exists()
     if kind == "missing":
@@ -66,14 +59,14 @@ def test_texture_and_content_together_is_an_error(tmp_path, capsys):
     rc = main(["optimize", "--texture", "sample:brick", "--content", "sample:chelsea", "--style", "sample:ihc",
                "--out", str(tmp_path / "o")])
     assert rc == 1
-    line = _one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "--texture" in line and "--content" in line
     assert not (tmp_path / "o").exists()
 
 
 def test_stylization_needs_content_and_style(tmp_path, capsys):
     assert main(["optimize", "--content", "sample:chelsea", "--out", str(tmp_path / "o")]) == 1
-    assert "--style" in _one_error_line(capsys.readouterr().err)
+    assert "--style" in one_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +83,7 @@ def test_bad_option_values_are_one_line_errors(tmp_path, capsys, extra, code):
     except SystemExit as exc:
         rc = exc.code
     assert rc == code
-    line = _one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
     assert "error" in line and extra[0] in line
     assert not (tmp_path / "o").exists()
 
@@ -98,7 +91,7 @@ def test_bad_option_values_are_one_line_errors(tmp_path, capsys, extra, code):
 def test_bad_layer_name_is_one_line(tmp_path, capsys):
     rc = main(OPTIMIZE + ["--texture-layers", "relu1_1,relu9_9", "--out", str(tmp_path / "o")])
     assert rc == 1
-    assert "relu9_9" in _one_error_line(capsys.readouterr().err)
+    assert "relu9_9" in one_line(capsys.readouterr().err)
 
 
 def test_unreadable_vgg_weights_is_one_line(tmp_path, capsys):
@@ -106,7 +99,7 @@ def test_unreadable_vgg_weights_is_one_line(tmp_path, capsys):
     weights.write_text("hello world\n", encoding="utf-8")  # torch.load raises KeyError on this
     rc = main(["info", "--vgg-weights", str(weights)])
     assert rc == 1
-    assert "weights.pth" in _one_error_line(capsys.readouterr().err)
+    assert "weights.pth" in one_line(capsys.readouterr().err)
 
 
 def test_demo_writes_page_and_images(tmp_path, capsys):
@@ -140,14 +133,13 @@ def test_no_command_is_a_usage_error(capsys):
 def test_python_m_texnet_bad_input_is_one_stderr_line(tmp_path):
     bad = tmp_path / "holiday.png"
     bad.write_text("this is text, not a PNG\n", encoding="utf-8")
-    env = dict(os.environ, TEXNET_NO_PROGRESS="1", PYTHONWARNINGS="default")
     proc = subprocess.run(
         [sys.executable, "-m", "texnet", "optimize", "--texture", str(bad), "--size", "48", "--steps", "5",
          "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True, text=True, cwd=tmp_path, env=child_env(), timeout=120,
     )
     assert proc.returncode != 0
     assert proc.returncode == 1
-    line = _one_error_line(proc.stderr)
+    line = one_line(proc.stderr)
     assert line.startswith("texnet: error:") and "holiday.png" in line
     assert proc.stdout == ""

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
-
 import numpy as np
 import pytest
 import torch
@@ -12,8 +10,6 @@ from PIL import Image
 
 from texnet.data import IMAGE_EXTENSIONS, ContentFolder, find_images
 from texnet.errors import TexnetError
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 def _photo(path, h=40, w=56, seed=0, fmt=None):

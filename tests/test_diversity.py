@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch
@@ -19,8 +16,6 @@ from texnet.diversity import (
 )
 from texnet.errors import ConfigError
 from texnet.metrics import diversity
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 def _samples(n=5, shape=(3, 4, 6), seed=0, dtype=torch.float32):

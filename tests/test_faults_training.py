@@ -1,4 +1,4 @@
-"""Fault injection, training: kill -9 at random moments, kill -9 inside checkpoint writes, Ctrl-C and SIGTERM,
+"""Fault injection, training: kill -9 at chosen moments, kill -9 inside checkpoint writes, Ctrl-C and SIGTERM,
 NaN/Inf losses and gradients, a full disk while saving.
 
 The promise under test: a run never loses more than one checkpoint interval of
@@ -6,8 +6,10 @@ work, the checkpoint on disk is always loadable, and `--resume` continues with
 exactly the losses and weights of an uninterrupted run (CPU, same seed).
 
 Training runs here are real `python -m texnet train-texture` subprocesses
-(TextureNetV1, 3 scales, 32 px, batch 2, VGG taps relu1_1/relu2_1: about 0.1 s
-a step) killed with SIGKILL at moments drawn from a seeded RNG; the in-process
+(TextureNetV1, 3 scales, 32 px, batch 2, VGG taps relu1_1/relu2_1). The ones
+that get killed run under DRIVER, which stops the child at each event (start-up
+done, a step computed, a file about to be written) until the test answers, so
+every signal lands at a known moment: no waiting on the clock. The in-process
 cases go through `texnet.apps.cli.main`.
 """
 from __future__ import annotations
@@ -15,24 +17,21 @@ from __future__ import annotations
 import errno
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-import faults_counter as fc
-from helpers_cli import one_line, run_cli
+from helpers_cli import child_env, one_line, run_cli
 from helpers_train import read_rows, without
 from texnet.checkpoints import load_checkpoint, save_checkpoint
 from texnet.apps.cli import main
 from texnet.generators import TextureNetV1
 from texnet.objective import JuleszObjective
-
-fc.module("training")
 
 pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
               pytest.mark.usefixtures("one_thread")]
@@ -44,15 +43,14 @@ ARGS = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "-
         "--size", "32", "--batch-size", "2", "--steps", str(STEPS), "--checkpoint-every", str(EVERY),
         "--sample-every", "1", "--texture-layers", "relu1_1,relu2_1", "--lr-step", "4", "--lr-decay", "0.5",
         "--seed", "7", "--device", "cpu", "--quiet"]
-#: One thread: identical arithmetic in every process, and no 100x slow-down on a busy 2-core machine.
-ENV = dict(os.environ, TEXNET_NO_PROGRESS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 SEED = 20170102
-N_KILLS = 5
+#: Seconds to wait for a child's next event before calling it hung (a step takes well under a second).
+EVENT_TIMEOUT = 300
 
 
 def _texnet(args, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "texnet", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, **kw)
+                            stderr=subprocess.PIPE, text=True, env=child_env(), **kw)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300):
@@ -60,21 +58,14 @@ def _finish(proc: subprocess.Popen, timeout: float = 300):
     return proc.returncode, out, err
 
 
-def _saved_step(out: Path):
+def _saved_step(out: Path) -> int:
+    """The step of the checkpoint on disk; 0 when there is none."""
     ckpt = out / "checkpoint.pt"
-    return load_checkpoint(ckpt)["step"] if ckpt.is_file() else None
+    return load_checkpoint(ckpt)["step"] if ckpt.is_file() else 0
 
 
 def _temp_files(out: Path):
     return sorted(p.name for p in out.rglob(".*.tmp")) if out.is_dir() else []
-
-
-def _sample_steps_since(out: Path, t_ns: int):
-    """Steps whose sample grid was written after t_ns (--sample-every 1: one grid per completed step)."""
-    folder = out / "samples"
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("step_*.png") if p.stat().st_mtime_ns >= t_ns)
 
 
 def _strip(rows):
@@ -99,150 +90,252 @@ def _checkpoint_matches_reference(out: Path, reference: Path):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The uninterrupted run, as a subprocess; also measures start-up and step times for the kill moments."""
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run, as a plain `python -m texnet` subprocess."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    t0 = time.time_ns()
     rc, stdout, err = _finish(_texnet(ARGS + ["--out", out]))
     assert rc == 0, err
-    stamps = sorted((int(p.stem.split("_")[1]), p.stat().st_mtime_ns) for p in (out / "samples").glob("step_*.png"))
-    assert [s for s, _ in stamps] == list(range(1, STEPS + 1))
-    startup = (stamps[0][1] - t0) / 1e9
-    step = (stamps[-1][1] - stamps[0][1]) / 1e9 / (STEPS - 1)
-    return dict(out=out, startup=startup, step=step)
+    return out
+
+
+# --------------------------------------------------------------------------- a child that stops at each event
+
+
+DRIVER = r'''
+"""`python -m texnet ARGS` that reports events on file descriptor FD and waits at each for an answer on stdin.
+
+Events (one line each):  start             imports done, the command line not yet read
+                         ready             trainer built (loss network, exemplar, resumed state), no step run
+                         step K            step K computed and applied; nothing of it written yet
+                         write NAME SIZE   an atomic write of NAME is about to put SIZE bytes (or characters)
+                                           into its temp file
+                         paused NAME N     N of them are in the temp file, flushed; not fsynced, not renamed
+Answers: "go", or to a write event "pause N" (stop again after N bytes).
+"""
+import io, os, runpy, sys
+
+events = int(sys.argv[1])
+
+
+def tell(*words):
+    os.write(events, (" ".join(map(str, words)) + "\n").encode())
+    answer = sys.stdin.readline().split()
+    if not answer:  # the test is gone
+        os._exit(70)
+    return answer
+
+
+import texnet.files as files
+from texnet.train import Trainer
+
+real_atomic_write = files.atomic_write
+
+
+def atomic_write(path, write, binary=True):
+    def staged(fh):
+        buf = io.BytesIO() if binary else io.StringIO(newline="")
+        write(buf)
+        data = buf.getvalue()
+        name = os.path.basename(path)
+        answer = tell("write", name, len(data))
+        if answer[0] == "pause":
+            n = int(answer[1])
+            fh.write(data[:n])
+            fh.flush()
+            tell("paused", name, n)
+            data = data[n:]
+        fh.write(data)
+    return real_atomic_write(path, staged, binary)
+
+
+files.atomic_write = atomic_write  # modules imported later bind this one
+for module in list(sys.modules.values()):  # ... and those already imported are re-pointed
+    if getattr(module, "__name__", "").startswith("texnet") and getattr(module, "atomic_write", None) is real_atomic_write:
+        module.atomic_write = atomic_write
+
+real_step, real_run = Trainer.train_step, Trainer.run
+
+
+def train_step(self, step):
+    row = real_step(self, step)
+    tell("step", step)
+    return row
+
+
+def run(self):
+    tell("ready")
+    return real_run(self)
+
+
+Trainer.train_step, Trainer.run = train_step, run
+tell("start")
+sys.argv = ["texnet", *sys.argv[2:]]
+runpy.run_module("texnet", run_name="__main__", alter_sys=True)
+'''
+
+
+class _Driven:
+    """A `python -m texnet` child under DRIVER: it stops at every event until the test answers."""
+
+    def __init__(self, args):
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(write_fd), *map(str, args)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=child_env(), pass_fds=[write_fd])
+        os.close(write_fd)
+        self.events = os.fdopen(read_fd, "rb", buffering=0)
+        self.step = None  # the last step the child reported computed
+
+    def next_event(self):
+        """The child's next event as a list of words (the child waits for an answer); None once it has exited."""
+        readable, _, _ = select.select([self.events], [], [], EVENT_TIMEOUT)
+        if not readable:
+            self.proc.kill()
+            pytest.fail(f"no event from the training child in {EVENT_TIMEOUT} s: {self.proc.communicate()[1]}")
+        words = self.events.readline().decode().split()
+        if words[:1] == ["step"]:
+            self.step = int(words[1])
+        return words or None
+
+    def answer(self, text: str = "go") -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def until(self, wanted):
+        """Answer "go" to each event until `wanted(event)`: that event (not answered yet), or None if the child
+        exited first."""
+        while True:
+            event = self.next_event()
+            if event is None or wanted(event):
+                return event
+            self.answer()
+
+    def finish(self, timeout: float = 300):
+        """Let the child run to its end, answering "go" to every event from now on (an event already read must
+        be answered first): (exit code, stdout, stderr)."""
+        self.until(lambda event: False)
+        out, err = self.proc.communicate(timeout=timeout)
+        self.events.close()
+        return self.proc.returncode, out, err
+
+    def kill_9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        rc, _, err = self.finish()
+        assert rc == -signal.SIGKILL, err
+
+
+def _file(out: Path, name: str) -> Path:
+    return out / "samples" / name if name.startswith("step_") else out / name
 
 
 # --------------------------------------------------------------------------- kill -9
 
 
+#: Where a kill lands, one attempt each, in a seeded order (the final model write last: it ends the run).
+MOMENTS = ["start", "ready", "config.json", "step", "sample grid", "checkpoint.pt", "losses.csv"]
+
+
+def _kill_moment(kind: str, rng: random.Random, saved: int):
+    """The event key DRIVER reports at a seeded moment of `kind` in a run resumed from step `saved`."""
+    k = min(rng.randint(saved + 1, saved + 2 * EVERY), STEPS)  # before the next checkpoint or the one after
+    ckpt = min(saved + rng.choice([1, 2]) * EVERY, STEPS)  # one of those checkpoint writes
+    return {
+        "start": ("start",),  # start-up: imports done, nothing read yet
+        "ready": ("ready",),  # start-up done: loss network built, checkpoint restored, no step run
+        "config.json": ("write", "config.json", saved),  # inside the first write of the run
+        "step": ("step", k),  # step k computed and applied, nothing of it saved
+        "sample grid": ("write", f"step_{k:06d}.png", k),  # inside step k's sample grid write
+        "checkpoint.pt": ("write", "checkpoint.pt", ckpt),  # inside a checkpoint write
+        "losses.csv": ("write", "losses.csv", ckpt),  # just after a checkpoint, inside the log write
+        "model.pt": ("write", "model.pt", STEPS),  # inside the final model write
+    }[kind]
+
+
+def _event_key(event, step: int):
+    if event[0] == "write":
+        return ("write", event[1], step)
+    if event[0] == "step":
+        return ("step", int(event[1]))
+    return (event[0],)
+
+
 def test_kill_9_at_random_moments(reference, tmp_path):
-    """SIGKILL at seeded pseudo-random moments (in start-up, between and inside steps and checkpoint writes),
-    then resume: every checkpoint left behind loads and is a prefix of the uninterrupted run, no kill loses more
-    than --checkpoint-every steps, and the finished run equals the uninterrupted one exactly."""
+    """SIGKILL at seeded moments (in start-up, after a step, inside a sample, checkpoint, log or model write at a
+    seeded byte), then resume: a write cut short leaves its file as it was, every checkpoint left behind loads
+    and is a prefix of the uninterrupted run, the checkpoint never moves back, no kill loses more than
+    --checkpoint-every of the steps computed, and the finished run equals the uninterrupted one exactly."""
     rng = random.Random(SEED)
     out = tmp_path / "run"
-    kills = attempts = 0
-    while kills < N_KILLS and attempts < 3 * N_KILLS:
-        attempts += 1
-        saved_before = _saved_step(out)
-        if saved_before is not None and saved_before >= STEPS:
-            break
-        args = ARGS + ["--out", out] + (["--resume"] if saved_before is not None else ["--overwrite"])
-        launch = time.time_ns()
-        proc = _texnet(args)
-        if rng.random() < 0.25:  # during start-up (imports, loading VGG, the exemplar, the checkpoint) or step 1
-            deadline = time.time() + rng.uniform(0.0, reference["startup"] * 1.2)
-        else:  # just after a random step k of this attempt: in step k+1's compute, checkpoint, logs or sample grid
-            k = min(STEPS - 1, (saved_before or 0) + rng.randint(1, EVERY))
-            while proc.poll() is None and k not in _sample_steps_since(out, launch):
-                time.sleep(0.002)
-            deadline = time.time() + rng.uniform(0.0, reference["step"]) * rng.choice([0.1, 0.3, 1.0])
-        while proc.poll() is None and time.time() < deadline:
-            time.sleep(0.002)
-        if proc.poll() is not None:  # finished (or failed) before the kill
-            rc, _, err = _finish(proc)
+    moments = []
+    for kind in rng.sample(MOMENTS, len(MOMENTS)) + ["model.pt"]:
+        saved = _saved_step(out)
+        target = _kill_moment(kind, rng, saved)
+        moments.append(target)
+        child = _Driven(ARGS + ["--out", out] + (["--resume"] if saved else ["--overwrite"]))
+        event = child.until(lambda e: _event_key(e, child.step or saved) == target)
+        if event is None:  # the run ended first: right only if it had no step left (every moment is <= STEPS)
+            rc, _, err = child.finish()
             assert rc == 0, err
-            continue
-        proc.send_signal(signal.SIGKILL)
-        rc, _, err = _finish(proc)
-        assert rc == -signal.SIGKILL
-        kills += 1
-        fc.fault("sigkill")
-        fresh_temp = [p for p in out.rglob(".*.tmp") if p.stat().st_mtime_ns >= launch] if out.is_dir() else []
-        if fresh_temp:
-            fc.killed_mid_write()
-        saved = _checkpoint_matches_reference(out, reference["out"]) if (out / "checkpoint.pt").exists() else 0
-        done = max(_sample_steps_since(out, launch), default=saved_before or 0)
-        if any(p.name.startswith(".checkpoint.pt.") for p in fresh_temp):  # killed saving the next checkpoint
-            done = max(done, min(saved + EVERY, STEPS))
-        lost = max(0, done - saved)
-        fc.steps_lost(lost, EVERY)
-        assert lost <= EVERY, f"kill {kills} lost {lost} steps (done {done}, checkpoint {saved})"
-        if saved_before is not None:
-            fc.resumed()
-    # a kill soon after step k <= checkpoint + EVERY moves the checkpoint by at most EVERY steps, so at least
-    # (STEPS - EVERY) / EVERY = 3 kills land before the run can finish; 5 is usual
-    assert kills >= (STEPS - EVERY) // EVERY, f"only {kills} kills in {attempts} attempts"
+            assert saved == STEPS, f"{moments}: the run from step {saved} ended without that event"
+            break
+        if target[0] == "write":
+            path = _file(out, target[1])
+            before = path.read_bytes() if path.exists() else None
+            cut = rng.randint(0, int(event[2]))
+            child.answer(f"pause {cut}")
+            assert child.next_event() == ["paused", target[1], str(cut)]
+        child.kill_9()
+        if target[0] == "write":
+            assert (path.read_bytes() if path.exists() else None) == before, f"{moments}: {path.name} changed"
+            assert list(path.parent.glob(f".{path.name}.*.tmp")), f"{moments}: the kill was not inside the write"
+        now = _checkpoint_matches_reference(out, reference) if (out / "checkpoint.pt").exists() else 0
+        done = child.step or saved
+        assert now >= saved, f"{moments}: the checkpoint went back from step {saved} to {now}"
+        assert done - now <= EVERY, f"{moments}: {done} steps computed, checkpoint at step {now}"
+    # the final model write comes after the last checkpoint: there is always one to resume from here
     rc, stdout, err = _finish(_texnet(ARGS + ["--out", out, "--resume"]))
-    fc.resumed()
     assert rc == 0, err
-    _assert_same_as(reference["out"], out)
-    assert _temp_files(out) == []  # stale temp files of killed writes are removed on resume
+    _assert_same_as(reference, out)
+    assert _temp_files(out) == [], moments  # the temp files of cut-short writes are removed on resume
 
 
-DRIVER = r"""
-import io, sys, time
-import texnet.checkpoints as checkpoints
-
-real = checkpoints.atomic_write
-
-def slow_atomic_write(path, write, binary=True):
-    def trickle(fh):  # the real bytes, in 8 KiB pieces, 10 ms apart: a checkpoint write takes ~0.4 s
-        buf = io.BytesIO()
-        write(buf)
-        data = buf.getvalue()
-        for i in range(0, len(data), 8192):
-            fh.write(data[i:i + 8192])
-            fh.flush()
-            time.sleep(0.01)
-    return real(path, trickle, binary)
-
-checkpoints.atomic_write = slow_atomic_write
-from texnet.apps.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-ROUNDS_MID_WRITE = 1
-
-
-def test_kill_9_during_checkpoint_writes_of_a_real_run(reference, tmp_path):
-    """Training whose checkpoint writes are slowed down is killed while a checkpoint temp file is being written
-    (at a seeded moment inside the write): the previous checkpoint stays intact; resume is exact."""
+def test_kill_9_inside_checkpoint_writes_of_a_real_run(reference, tmp_path):
+    """Killed inside the checkpoint writes of steps 6 and 9 (the temp file holding a seeded number of the new
+    bytes): the previous checkpoint is byte-identical and loads, the stale temp file does not disturb loading,
+    and resuming finishes exactly like the uninterrupted run."""
     rng = random.Random(SEED + 1)
     out = tmp_path / "run"
-    for _ in range(ROUNDS_MID_WRITE):
-        resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
-        stale = set(_temp_files(out))
-        proc = subprocess.Popen([sys.executable, "-c", DRIVER, *map(str, ARGS + ["--out", out] + resume)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-        old = None
-        while proc.poll() is None and old is None:
-            # a new checkpoint write that will replace an existing checkpoint
-            writing = out.is_dir() and any(p.name not in stale for p in out.glob(".checkpoint.pt.*.tmp"))
-            if writing and (out / "checkpoint.pt").exists():
-                old = (out / "checkpoint.pt").read_bytes()
-            else:
-                time.sleep(0.003)
-        assert old is not None, _finish(proc)[2]
-        time.sleep(rng.uniform(0.0, 0.1))  # the slowed write takes ~0.4 s
-        proc.send_signal(signal.SIGKILL)
-        assert _finish(proc)[0] == -signal.SIGKILL
-        fc.fault("sigkill")
-        fc.killed_mid_write()
+    for step in (6, 9):
+        child = _Driven(ARGS + ["--out", out] + (["--resume"] if (out / "checkpoint.pt").exists() else []))
+        event = child.until(lambda e: e[:2] == ["write", "checkpoint.pt"] and child.step == step)
+        assert event is not None, child.finish()[2]
+        old = (out / "checkpoint.pt").read_bytes()
+        cut = rng.randint(0, int(event[2]))
+        child.answer(f"pause {cut}")
+        assert child.next_event() == ["paused", "checkpoint.pt", str(cut)]
+        (temp,) = out.glob(".checkpoint.pt.*.tmp")  # a resumed run removed the one the previous kill left
+        assert temp.stat().st_size == cut
+        child.kill_9()
         assert (out / "checkpoint.pt").read_bytes() == old  # the previous checkpoint, untouched
-        assert _temp_files(out)  # the half-written temp file is still there ...
-        step = _checkpoint_matches_reference(out, reference["out"])  # ... and does not disturb loading
-        assert step % EVERY == 0 and step > 0
-        fc.steps_lost(EVERY, EVERY)  # the steps since the previous checkpoint, whose checkpoint was being written
+        assert temp.exists()  # the half-written temp file is still there ...
+        assert _checkpoint_matches_reference(out, reference) == step - EVERY  # ... and does not disturb loading
     rc, _, err = _finish(_texnet(ARGS + ["--out", out, "--resume"]))
-    fc.resumed()
     assert rc == 0, err
-    _assert_same_as(reference["out"], out)
+    _assert_same_as(reference, out)
     assert _temp_files(out) == []
 
 
 PHASE_CHILD = r"""
-import os, sys, time
+import os, sys
 from texnet import files
 
 path, new_file, phase = sys.argv[1:4]
 new = open(new_file, "rb").read()
 real_replace = os.replace
 
-def ready():
+def ready():  # tell the test, then wait on stdin until it kills us
     print("ready", flush=True)
-    time.sleep(120)
+    sys.stdin.readline()
 
 def writer(fh):
     half = len(new) // 2
@@ -276,14 +369,12 @@ def test_kill_9_at_each_phase_of_an_atomic_write(tmp_path):
         save_checkpoint(folder / "new.bin", TextureNetV1(scales=2, size=16), step=2)
         procs[phase] = (folder, subprocess.Popen(
             [sys.executable, "-c", PHASE_CHILD, str(folder / "checkpoint.pt"), str(folder / "new.bin"), phase],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV))
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env()))
     for phase, (folder, proc) in procs.items():
         line = proc.stdout.readline()
         assert line.strip() == "ready", proc.stderr.read()
         proc.send_signal(signal.SIGKILL)
         assert _finish(proc)[0] == -signal.SIGKILL
-        fc.fault("sigkill")
-        fc.killed_mid_write(phases[phase] == "old")
         data = load_checkpoint(folder / "checkpoint.pt")
         assert data["step"] == (1 if phases[phase] == "old" else 2), phase
         leftovers = _temp_files(folder)
@@ -297,35 +388,31 @@ def test_kill_9_at_each_phase_of_an_atomic_write(tmp_path):
 
 
 def test_ctrl_c_and_sigterm_save_exit_cleanly_and_resume_exactly(reference, tmp_path):
-    """Both signals to a running `python -m texnet train-texture`: one stderr line, exit 130 / 143, a checkpoint
-    of the step it stopped at, and a resumed run equal to the uninterrupted one."""
-    procs = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    """Each signal sent just after a seeded step k of a running `python -m texnet train-texture`: one stderr line
+    naming step k, exit 130 / 143, a checkpoint of step k, and a resumed run equal to the uninterrupted one."""
+    rng = random.Random(SEED + 2)
+    children = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):  # side by side: start-up is most of their time
         out = tmp_path / sig.name
-        procs[sig] = (out, _texnet(ARGS + ["--out", out]))
-    for sig, (out, proc) in procs.items():
-        while proc.poll() is None and not (out / "checkpoint.pt").exists():  # the training loop is running
-            time.sleep(0.005)
-        proc.send_signal(sig)
-        fc.fault(sig.name.lower())
+        children[sig] = (out, rng.randint(1, STEPS - 1), _Driven(ARGS + ["--out", out]))
     resumed = {}
-    for sig, (out, proc) in procs.items():
-        rc, stdout, err = _finish(proc)
+    for sig, (out, step, child) in children.items():
+        assert child.until(lambda e: e == ["step", str(step)]) is not None, child.finish()[2]
+        child.proc.send_signal(sig)  # while the child waits at the event: handled before it goes on
+        child.answer()
+        rc, stdout, err = child.finish()
         assert rc == 128 + sig, (rc, err)
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and "Traceback" not in err, err
+        line = one_line(err)
         name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
-        assert lines[0].startswith(f"texnet: interrupted: {name} at step ") and "--resume" in lines[0]
-        step = int(lines[0].split(" at step ")[1].split(":")[0])
-        assert _checkpoint_matches_reference(out, reference["out"]) == step
+        assert line.startswith(f"texnet: interrupted: {name} at step {step}:") and "--resume" in line, line
+        assert _checkpoint_matches_reference(out, reference) == step
         assert not (out / "model.pt").exists()
         resumed[sig] = (out, _texnet(ARGS + ["--out", out, "--resume"]))
     for sig, (out, proc) in resumed.items():
         rc, stdout, err = _finish(proc)
-        fc.resumed()
         assert rc == 0, err
         assert "resumed" in stdout
-        _assert_same_as(reference["out"], out)
+        _assert_same_as(reference, out)
 
 
 # --------------------------------------------------------------------------- NaN / Inf
@@ -374,7 +461,6 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     monkeypatch.setattr(JuleszObjective, "forward", poisoned)
     out = tmp_path / "run"
     rc, stdout, err = run_cli(IN_PROCESS + ["--out", out], capsys)
-    fc.fault(poison)
     assert rc == 1
     line = one_line(err)
     good = (bad_step - 1) // EVERY * EVERY
@@ -393,7 +479,6 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     # the fault was transient: resuming finishes the run, identical to one that never met it
     monkeypatch.undo()
     rc, stdout, err = run_cli(IN_PROCESS + ["--out", out] + (["--resume"] if good else ["--overwrite"]), capsys)
-    fc.resumed(bool(good))
     assert rc == 0, err
     _assert_same_as(inproc_reference, out)
 
@@ -486,7 +571,6 @@ def test_full_disk_while_saving_keeps_the_old_checkpoint(tmp_path, capsys, monke
 
     out = tmp_path / "run"
     rc, stdout, err = run_cli(IN_PROCESS + ["--out", out], capsys)
-    fc.fault("enospc")
     assert armed["fired"] == 1
     assert rc == 1
     line = one_line(err)
@@ -504,6 +588,5 @@ def test_full_disk_while_saving_keeps_the_old_checkpoint(tmp_path, capsys, monke
     monkeypatch.undo()
     resume = ["--resume"] if (out / "checkpoint.pt").exists() else ["--overwrite"]
     rc, stdout, err = run_cli(IN_PROCESS + ["--out", out] + resume, capsys)
-    fc.resumed(resume == ["--resume"])
     assert rc == 0, err
     _assert_same_as(inproc_reference, out)

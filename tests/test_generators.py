@@ -1,9 +1,6 @@
 """The three generators of paper §6: shapes, sizes, value range, seeding, tileability, parameter counts."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch
@@ -11,8 +8,6 @@ import torch.nn as nn
 
 from texnet.errors import CheckpointError, ConfigError
 from texnet.generators import ARCHITECTURES, StyleNet, TextureNetV1, TextureNetV2, build_generator
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 NORMS = ["instance", "batch", "none"]
 

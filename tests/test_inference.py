@@ -8,14 +8,13 @@ import torch
 from PIL import Image
 
 import texnet
-from helpers_train import LOSS_ARGS, make_content_folder, set_threads, write_photo
+from helpers_cli import one_line
+from helpers_train import LOSS_ARGS, make_content_folder, write_photo
 from texnet.checkpoints import save_checkpoint
 from texnet.apps.cli import main
 from texnet.errors import CheckpointError, ConfigError
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.inference import run_sample, run_stylize, sample_textures
-
-set_threads()
 
 TRAIN_TEXTURE = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "--generator", "v1",
                  "--scales", "3", "--size", "32", "--batch-size", "2", "--steps", "3", "--device", "cpu",
@@ -23,13 +22,6 @@ TRAIN_TEXTURE = ["train-texture", "--texture", "sample:brick", "--texture-size",
 TRAIN_STYLE = ["train-style", "--style", "sample:brick", "--style-size", "32", "--channels", "8", "--size", "32",
                "--batch-size", "2", "--steps", "2", "--device", "cpu", "--quiet", "--noise-channels", "1",
                "--content-layers", "relu2_1"] + LOSS_ARGS
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("texnet: error:") and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +98,8 @@ def test_sample_cli_size_not_allowed(texture_model, tmp_path, capsys, size):
     out = tmp_path / "never"
     rc = main(["sample", "--model", str(texture_model), "-n", "2", "--size", size, "--out", str(out)])
     assert rc == 1
-    line = _one_error_line(capsys.readouterr().err)
-    assert "multiples of 4" in line
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("texnet: error:") and "multiples of 4" in line
     assert not out.exists()  # checked before the output folder is created
 
 
@@ -116,8 +108,8 @@ def test_sample_cli_fixed_size_generator(tmp_path, capsys):
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "v2.pt", TextureNetV2(size=16, hidden=32, base_channels=64))
     assert main(["sample", "--model", str(path), "-n", "2", "--size", "32", "--out", str(tmp_path / "x")]) == 1
-    line = _one_error_line(capsys.readouterr().err)
-    assert "16x16" in line and "TextureNetV1" in line
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("texnet: error:") and "16x16" in line and "TextureNetV1" in line
     assert main(["sample", "--model", str(path), "-n", "2", "--out", str(tmp_path / "y")]) == 0
     capsys.readouterr()
     assert _sizes(tmp_path / "y")["sample_001.png"] == (16, 16)
@@ -128,7 +120,7 @@ def test_sample_cli_smallest_v1_size_works_or_is_a_one_line_error(tmp_path, caps
     path = save_checkpoint(tmp_path / "v1.pt", TextureNetV1())
     rc = main(["sample", "--model", str(path), "-n", "2", "--size", "32", "--out", str(tmp_path / "out")])
     if rc == 1:
-        _one_error_line(capsys.readouterr().err)
+        assert one_line(capsys.readouterr().err).startswith("texnet: error:")
     else:
         assert rc == 0 and _sizes(tmp_path / "out")["sample_000.png"] == (32, 32)
 
@@ -136,14 +128,15 @@ def test_sample_cli_smallest_v1_size_works_or_is_a_one_line_error(tmp_path, caps
 def test_sample_cli_with_a_style_model_is_a_clear_error(style_model, tmp_path, capsys):
     rc = main(["sample", "--model", str(style_model), "-n", "2", "--out", str(tmp_path / "out")])
     assert rc == 1
-    line = _one_error_line(capsys.readouterr().err)
-    assert "StyleNet" in line and "texnet stylize" in line
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("texnet: error:") and "StyleNet" in line and "texnet stylize" in line
     assert not (tmp_path / "out").exists()
 
 
 def test_sample_cli_with_a_missing_model(tmp_path, capsys):
     assert main(["sample", "--model", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "out")]) == 1
-    assert "no such checkpoint" in _one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("texnet: error:") and "no such checkpoint" in line
 
 
 # --------------------------------------------------------------------------- CLI: style
@@ -182,8 +175,8 @@ def test_stylize_cli_with_a_texture_model_is_a_clear_error(texture_model, tmp_pa
     photo = write_photo(tmp_path / "p.png", 32, 32)
     rc = main(["stylize", str(photo), "--model", str(texture_model), "--out", str(tmp_path / "out")])
     assert rc == 1
-    line = _one_error_line(capsys.readouterr().err)
-    assert "TextureNetV1" in line and "texnet sample" in line
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("texnet: error:") and "TextureNetV1" in line and "texnet sample" in line
     assert not (tmp_path / "out").exists()
 
 
@@ -192,7 +185,8 @@ def test_stylize_cli_missing_input_fails_before_writing(style_model, tmp_path, c
     rc = main(["stylize", str(good), str(tmp_path / "missing.png"), "--model", str(style_model),
                "--out", str(tmp_path / "out")])
     assert rc == 1
-    assert "missing.png" in _one_error_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("texnet: error:") and "missing.png" in line
     assert not (tmp_path / "out").exists()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TEXTURE_LAYERS
+from texnet.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS
 from texnet.errors import ConfigError, TexnetError
 from texnet.losses import (
     DEFAULT_TEXTURE_LAYERS,

@@ -1,9 +1,6 @@
 """Instance normalization (paper §5, eq. 12-13) against batch normalization and the norm factory."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch
@@ -11,8 +8,6 @@ import torch.nn as nn
 
 from texnet.errors import ConfigError
 from texnet.normalization import NORMS, InstanceNorm2d, make_norm
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 def _input(n=4, c=5, h=9, w=11, seed=0):

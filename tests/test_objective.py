@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch
@@ -14,8 +11,6 @@ from texnet.diversity import entropy_term, lowpass, nearest_neighbor_distances, 
 from texnet.images import load_image
 from texnet.losses import build_loss
 from texnet.objective import DIVERSITY_SPACES, JuleszObjective, julesz_objective
-
-torch.set_num_threads(int(os.environ.get("TEXNET_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="module")

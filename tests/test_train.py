@@ -14,7 +14,6 @@ from helpers_train import (
     make_content_folder,
     quiet,
     read_rows,
-    set_threads,
     state,
     style_config,
     texture_config,
@@ -25,8 +24,6 @@ from texnet.errors import CheckpointError, ConfigError, TexnetError
 from texnet.generators import StyleNet, TextureNetV1
 from texnet.objective import JuleszObjective
 from texnet.train import SAMPLE_COUNT, Trainer, TrainingDiverged, TrainingInterrupted, train
-
-set_threads()
 
 #: The reference run every resume/interrupt test is compared with. The lr halves after step 3, so a run
 #: split after step 2 must restore the scheduler's position, not only the optimizer's lr.
