@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from texnet.color import (_luma_range, chroma, combine, luminance, luminance_rgb, luminance_style, preserve_color,
-                          recombine_luminance, rgb_to_ycbcr, ycbcr_to_rgb)
+                          luminance_transfer_inputs, recombine_luminance, rgb_to_ycbcr, ycbcr_to_rgb)
 from texnet.errors import ConfigError
 from texnet.images import load_image
 
@@ -94,6 +94,9 @@ def test_luminance_only_transfer_helpers(photos):
     assert abs(float(sd(ys) - sd(yc))) > 0.05
     plain = luminance_style(style)
     assert torch.allclose(plain[:, :1], ys, atol=1e-6)
+    c_in, s_in = luminance_transfer_inputs(content, style)
+    assert torch.equal(c_in, grey) and torch.equal(s_in, matched)
+    assert torch.equal(luminance_transfer_inputs(content, style, match_stats=False)[1], plain)
     # a luminance-only "result" recombined: the content's colours, the result's luma
     out = recombine_luminance(matched, content)
     assert (chroma(out) - chroma(content)).abs().max() < CHROMA_TOL

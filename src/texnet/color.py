@@ -159,3 +159,13 @@ def luminance_style(style: torch.Tensor, content: Optional[torch.Tensor] = None,
 def recombine_luminance(output: torch.Tensor, content: torch.Tensor, keep: str = "chroma") -> torch.Tensor:
     """A luminance-only result (grey or not: its luma is taken) under the content's chroma, at the output size."""
     return preserve_color(output, content, keep)
+
+
+def luminance_transfer_inputs(content: torch.Tensor, style: torch.Tensor,
+                              match_stats: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(content, style) as grey RGB for luminance-only transfer; the style's luma matched to the content's.
+
+    Run the transfer (optimization, or a network trained on grey inputs) on
+    these, then `recombine_luminance(result, content)`.
+    """
+    return luminance_rgb(_check(content, "content image")), luminance_style(style, content if match_stats else None)

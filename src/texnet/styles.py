@@ -114,11 +114,11 @@ def conditioned(g: nn.Module, condition):
 
 def style_context(g: nn.Module, style: StyleSelector, n: int):
     """The context a forward of `g` runs in: the given selector, else the network's stored mix."""
-    styles = num_styles(g)
     if style is None:
         style = getattr(g, "style_mix", None)
     if style is None:
-        return contextlib.nullcontext()
+        return contextlib.nullcontext()  # the common case, decided without walking the modules
+    styles = num_styles(g)
     cond = resolve_style(style, n, styles)
     if styles == 1:
         return contextlib.nullcontext()  # index 0 / weight [1]: checked, and the plain network is style 0

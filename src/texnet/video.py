@@ -2,7 +2,7 @@
 
 Streaming: one frame is decoded, stylized, encoded and dropped before the
 next is read, so memory stays flat however long the video is. The noise
-planes are the same for every frame (drawn once from `seed`), the frame rate
+planes are the same for every frame (drawn from `seed` alike for each), the frame rate
 and size are kept, and the audio stream is copied packet by packet (no
 re-encoding) when the output container accepts its codec.
 
@@ -249,7 +249,7 @@ def stylize_video(g, src, dst, size: Optional[int] = None, preserve_color: bool 
                         out.mux(packet)
                     continue
                 if max_frames is not None and n >= max_frames:
-                    continue
+                    break
                 for frame in packet.decode():
                     if max_frames is not None and n >= max_frames:
                         break
