@@ -7,7 +7,8 @@ trained here first, on scikit-image samples: minutes on a CPU). Prints one
 JSON object; strips and clips go to --out (default: a temporary folder).
 
 * strength: texture (style) and content loss, relative, on held-out photos,
-  along s = 0 .. 1 for 'output' (pixel) and 'norm' (norm-layer) blending;
+  along s = 0 .. 1 for 'output' (pixel) and 'norm' (norm-layer) blending,
+  and 'identity' (a copy with a fitted identity style, blended toward it);
   a mode is better when, for the same content loss, its style loss is lower,
   and when its style loss moves evenly with s.
 * flicker: a static-camera clip (a photo, a moving square, per-frame sensor
@@ -36,6 +37,8 @@ import torch  # noqa: E402
 LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0}
 CONTENT = {"relu3_1": 1.0}
 HELD_OUT = ("chelsea", "coffee", "astronaut", "motorcycle")
+#: Photos the identity style is fitted on (not the held-out ones).
+IDENTITY_PHOTOS = ("rocket", "camera", "hubble_deep_field", "retina", "logo", "ihc", "grass", "brick")
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -66,27 +69,36 @@ def train_small(out: Path, steps: int) -> Path:
     return out / "model" / "model.pt"
 
 
-def bench_strength(g, style_img, out: Path, size: int) -> Dict[str, object]:
+def bench_strength(g, style_img, out: Path, size: int, identity_steps: int) -> Dict[str, object]:
+    import copy
+
     from texnet.images import load_image, make_grid
+    from texnet.styles import fit_identity_style
 
     loss = _loss(style_img)
     photos = torch.cat([load_image(f"sample:{n}", size=(size, size)) for n in HELD_OUT])
     targets = loss.content_targets(photos)
-    rows: Dict[str, List[Dict[str, float]]] = {}
+    # the same network with a learned identity row (style 1) for "interpolate toward the identity style"
+    with_identity = copy.deepcopy(g)
+    train = torch.cat([load_image(f"sample:{n}", size=(size, size)) for n in IDENTITY_PHOTOS])
+    fit_identity_style(with_identity, train, steps=identity_steps, lr=0.02, batch_size=4)
+    with_identity.eval()
+    rows: Dict[str, object] = {}
     strips = []
-    for mode in ("output", "norm"):
+    for mode, net, kind in (("output", g, "output"), ("norm", g, "norm"), ("identity", with_identity, "norm")):
         rows[mode] = []
         outs = []
         for s in STEPS:
             with torch.no_grad():
-                y = g.stylize(photos, strength=s, strength_mode=mode)
+                y = net.stylize(photos, strength=s, strength_mode=kind, style=0 if mode == "identity" else None)
                 r = loss(y, targets)
-            rows[mode].append({"s": s, "style": float(r["texture"].mean()), "content": float(r["content"].mean())})
+            rows[mode].append({"s": s, "style": float(r["texture"].mean()), "content": float(r["content"].mean()),
+                               "pixel_mse_to_content": float((y - photos).pow(2).mean())})
             outs.append(y[0])
         strips += outs
     make_grid(strips, ncol=len(STEPS)).save(out / "strength_strips.png")
-    for mode, rs in rows.items():
-        style = [r["style"] for r in rs]
+    for mode in ("output", "norm", "identity"):
+        style = [r["style"] for r in rows[mode]]
         steps = np.abs(np.diff(style))
         rows[mode + "_evenness"] = float(steps.max() / max(steps.sum(), 1e-12))  # 0.25 = perfectly even over 4 steps
         rows[mode + "_monotone"] = bool(np.all(np.diff(style) <= 1e-9))
@@ -121,13 +133,14 @@ def _write_clip(path: Path, frames: int, size, noise: float, seed: int = 0) -> N
 def bench_flicker(g, out: Path, frames: int, size) -> Dict[str, object]:
     from texnet.video import stylize_video
 
-    clip = out / "static_camera.mkv"
-    _write_clip(clip, frames, size, noise=0.02)
     res = {}
-    for k in (0.0, 0.5, 0.8):
-        r = stylize_video(g, clip, out / f"stylized_k{k}.mkv", stabilize=k, progress=False)
-        res[f"stabilize={k}"] = {"flicker": r.flicker, "input_change": r.input_change,
-                                 "output_change": r.output_change, "frames": r.frames}
+    for noise in (0.005, 0.02):
+        clip = out / f"static_camera_noise{noise}.mkv"
+        _write_clip(clip, frames, size, noise=noise)
+        for k in (0.0, 0.5, 0.8):
+            r = stylize_video(g, clip, out / f"stylized_noise{noise}_k{k}.mkv", stabilize=k, progress=False)
+            res[f"noise={noise} stabilize={k}"] = {"flicker": r.flicker, "input_change": r.input_change,
+                                                   "output_change": r.output_change, "frames": r.frames}
     return res
 
 
@@ -188,7 +201,7 @@ def main(argv=None) -> int:
         result["model"] = str(model)
     size = 64 if args.quick else 128
     if "strength" in only:
-        result["strength"] = bench_strength(g, load_image(args.style, size=size), out, size)
+        result["strength"] = bench_strength(g, load_image(args.style, size=size), out, size, 30 if args.quick else 300)
     if "flicker" in only:
         result["flicker"] = bench_flicker(g, out, 8 if args.quick else 24, (72, 96) if args.quick else (144, 192))
     if "multistyle" in only:
