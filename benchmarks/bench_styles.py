@@ -14,6 +14,8 @@ JSON object; strips and clips go to --out (default: a temporary folder).
 * flicker: a static-camera clip (a photo, a moving square, per-frame sensor
   noise), stylized with stabilize = 0, 0.5, 0.8; flicker = mean |Δ output|
   minus mean |Δ input| over consecutive frames.
+* stability: the model fine-tuned 40 steps without / with 1000·stability_penalty
+  (the noise-at-training trick), each scored for flicker and losses.
 * multistyle: a 2-style StyleNet trained from scratch at 32 px; each style's
   loss before/after, and the cross losses (style k's output scored against
   the other style's target) that show the rows condition the network.
@@ -50,16 +52,23 @@ def _loss(style_img):
     return PerceptualLoss(net, TextureLoss.from_images(net, style_img, LAYERS), ContentLoss(CONTENT))
 
 
-def train_small(out: Path, steps: int) -> Path:
-    """A StyleNet(16) on scikit-image photos with the bundled Starry Night (the suite's fallback model)."""
-    from texnet.config import LossConfig, TrainConfig
+def _sample_photos(out: Path) -> Path:
+    """A folder of scikit-image photos (not the held-out ones) for training and fine-tuning."""
     from texnet.images import load_image, save_image
-    from texnet.train import train
 
     photos = out / "photos"
     photos.mkdir(parents=True, exist_ok=True)
     for name in ("rocket", "camera", "hubble_deep_field", "retina", "logo", "ihc"):
         save_image(load_image(f"sample:{name}", size=160)[0], photos / f"{name}.png")
+    return photos
+
+
+def train_small(out: Path, steps: int) -> Path:
+    """A StyleNet(16) on scikit-image photos with the bundled Starry Night (the suite's fallback model)."""
+    from texnet.config import LossConfig, TrainConfig
+    from texnet.train import train
+
+    photos = _sample_photos(out)
     cfg = TrainConfig(task="style", texture="sample:starry_night", content_dir=str(photos), generator="stylenet",
                       stylenet_channels=16, size=96, texture_size=128, batch_size=4, steps=steps, lr=2e-3,
                       checkpoint_every=10**6, sample_every=10**6, device="cpu", seed=0,
@@ -144,6 +153,43 @@ def bench_flicker(g, out: Path, frames: int, size) -> Dict[str, object]:
     return res
 
 
+def bench_stability(model: Path, style_img, out: Path, content_dir: Path, steps: int, weight: float,
+                    frames: int, size) -> Dict[str, object]:
+    """Fine-tune the model `steps` steps without and with weight·stability_penalty; flicker and losses of each."""
+    from texnet.checkpoints import load
+    from texnet.data import ContentFolder
+    from texnet.images import load_image
+    from texnet.video import stability_penalty, stylize_video
+
+    loss = _loss(style_img)
+    data = ContentFolder(content_dir, 96)
+    clip = out / "static_camera_noise0.02.mkv"
+    if not clip.exists():
+        _write_clip(clip, frames, size, noise=0.02)
+    test = torch.cat([load_image(f"sample:{n}", size=(128, 128)) for n in HELD_OUT])
+    res = {}
+    for name, w in (("plain", 0.0), ("stability", weight)):
+        g = load(model).train()
+        opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+        for step in range(1, steps + 1):
+            gen = torch.Generator().manual_seed(1000 + step)
+            x = data.batch(4, gen)
+            total = loss(g(x), loss.content_targets(x))["total"].mean()
+            if w:
+                total = total + w * stability_penalty(g, x, sigma=0.02, generator=gen).mean()
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+        g.eval()
+        with torch.no_grad():
+            r = loss(g(test), loss.content_targets(test))
+        v = stylize_video(g, clip, out / f"finetuned_{name}.mkv", progress=False)
+        res[name] = {"flicker": v.flicker, "output_change": v.output_change, "input_change": v.input_change,
+                     "style": float(r["texture"].mean()), "content": float(r["content"].mean())}
+    res.update(steps=steps, weight=weight)
+    return res
+
+
 def bench_multistyle(steps: int) -> Dict[str, object]:
     from texnet.generators import StyleNet
     from texnet.images import load_image
@@ -183,7 +229,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, help="a trained single-style StyleNet (else one is trained here)")
     ap.add_argument("--style", default="sample:starry_night", help="the style image the model was trained on")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="strength,flicker,multistyle")
+    ap.add_argument("--only", default="strength,flicker,stability,multistyle")
+    ap.add_argument("--content-dir", default=None, help="photos for the stability fine-tune (else scikit-image samples)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -195,7 +242,7 @@ def main(argv=None) -> int:
     only = set(args.only.split(","))
     result: Dict[str, object] = {"out": str(out)}
     g = None
-    if only & {"strength", "flicker"}:
+    if only & {"strength", "flicker", "stability"}:
         model = Path(args.model) if args.model else train_small(out, 20 if args.quick else 250)
         g = load(model).eval()
         result["model"] = str(model)
@@ -204,6 +251,11 @@ def main(argv=None) -> int:
         result["strength"] = bench_strength(g, load_image(args.style, size=size), out, size, 30 if args.quick else 300)
     if "flicker" in only:
         result["flicker"] = bench_flicker(g, out, 8 if args.quick else 24, (72, 96) if args.quick else (144, 192))
+    if "stability" in only:
+        content_dir = Path(args.content_dir) if args.content_dir else _sample_photos(out)
+        result["stability"] = bench_stability(model, load_image(args.style, size=128), out, content_dir,
+                                              5 if args.quick else 40, 1000.0, 8 if args.quick else 24,
+                                              (72, 96) if args.quick else (144, 192))
     if "multistyle" in only:
         result["multistyle"] = bench_multistyle(10 if args.quick else 60)
     print(json.dumps(result, indent=1))
