@@ -69,8 +69,8 @@ def train_small(out: Path, steps: int) -> Path:
     from texnet.train import train
 
     photos = _sample_photos(out)
-    cfg = TrainConfig(task="style", texture="sample:starry_night", content_dir=str(photos), generator="stylenet",
-                      stylenet_channels=16, size=96, texture_size=128, batch_size=4, steps=steps, lr=2e-3,
+    cfg = TrainConfig(task="style", exemplar="sample:starry_night", content_dir=str(photos), generator="stylenet",
+                      stylenet_channels=16, size=96, exemplar_size=128, batch_size=4, steps=steps, lr=2e-3,
                       checkpoint_every=10**6, sample_every=10**6, device="cpu", seed=0,
                       loss=LossConfig(texture_layers=dict(LAYERS), content_layers=dict(CONTENT),
                                       precision="fp32", channels_last=False))
