@@ -123,18 +123,53 @@ def sample_textures(g: Generator, n: int, size=None, seed: int = 0, batch_size: 
 
 @torch.inference_mode()
 def stylize_image(g: Generator, image: torch.Tensor, seed: Optional[int] = None, precision: str = "fp32",
-                  channels_last: bool = False, compile: bool = False) -> torch.Tensor:
-    """Stylize a (1, 3, H, W) image on the generator's device; returns it on the CPU."""
+                  channels_last: bool = False, compile: bool = False, style=None, strength: float = 1.0,
+                  preserve_color: bool = False, strength_mode: Optional[str] = None) -> torch.Tensor:
+    """Stylize a (1, 3, H, W) image on the generator's device; returns it on the CPU.
+
+    `style` picks or blends the styles of a multi-style network, `strength`
+    in [0, 1] moves from the content to the full style, `preserve_color`
+    keeps the content's colours (texnet.styles, texnet.color). The defaults
+    give exactly the plain generator's output.
+    """
     model = prepare_inference(g, precision, channels_last, compile)
     g = model.source
     x0 = image.to(model.device)
+    plain = style is None and strength == 1.0 and getattr(g, "style_mix", None) is None
     if model.g is g:
-        return g.stylize(x0, seed=seed).float().cpu()
-    z = None
-    if getattr(g, "noise_channels", 0):
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = g.sample_noise(x0.shape[0], x0.shape[-2:], gen, x0.device)
-    return model(x0, z).cpu()
+        y = g.stylize(x0, seed=seed, style=style, strength=strength, strength_mode=strength_mode).float().cpu()
+    else:
+        z = None
+        if getattr(g, "noise_channels", 0):
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            z = g.sample_noise(x0.shape[0], x0.shape[-2:], gen, x0.device)
+        if plain:
+            y = model(x0, z).cpu()
+        else:
+            from .styles import forward_with_strength
+
+            y = forward_with_strength(_Cast(model), x0, z, style, strength, strength_mode).float().cpu()
+    if preserve_color:
+        from .color import preserve_color as keep_colors
+
+        y = keep_colors(y, image.float().cpu())
+    return y
+
+
+class _Cast(nn.Module):
+    """The fast copy called as g(x0, z, style=...) by forward_with_strength, inputs cast, output float32."""
+
+    def __init__(self, model: InferenceModel):
+        super().__init__()
+        self.model = model
+        self.identity_style = getattr(model.g, "identity_style", None)
+        self.style_mix = getattr(model.source, "style_mix", None)
+
+    def forward(self, x0, z=None, style=None):
+        args = _cast((x0, z), self.model.dtype, self.model.channels_last)
+        if style is None:
+            style = self.style_mix
+        return self.model.g(*args, style=style).float()
 
 
 def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", overwrite: bool = False,

@@ -142,31 +142,66 @@ class TextureLoss(nn.Module):
         feats = net(images, layers=list(weights))
         return cls({n: gram_matrix(f) for n, f in feats.items()}, weights, **kw)
 
+    @classmethod
+    @torch.no_grad()
+    def from_style_images(cls, net: LossNetwork, images: Sequence[torch.Tensor], weights: Mapping[str, float],
+                          **kw) -> "TextureLoss":
+        """One Gram target row per style image (images may differ in size): a multi-style loss.
+
+        Select each batch element's target with `style=` (a LongTensor of
+        row indices) in forward/per_layer.
+        """
+        if len(images) == 0:
+            raise ConfigError("at least one style image is needed")
+        grams: Dict[str, list] = {n: [] for n in weights}
+        for img in images:
+            img = img.unsqueeze(0) if img.dim() == 3 else img
+            feats = net(img, layers=list(weights))
+            for n in weights:
+                grams[n].append(gram_matrix(feats[n]))
+        return cls({n: torch.cat(g) for n, g in grams.items()}, weights, **kw)
+
     @property
     def layers(self):
         return list(self.weights)
 
+    @property
+    def num_targets(self) -> int:
+        """How many target rows (styles, or batch elements) the loss holds."""
+        return int(self.target(self.layers[0]).shape[0])
+
     def target(self, name: str) -> torch.Tensor:
         return getattr(self, _buf(name))
 
-    def per_layer(self, features: Mapping[str, torch.Tensor], grad_scale: float = 1.0) -> Dict[str, torch.Tensor]:
+    def per_layer(self, features: Mapping[str, torch.Tensor], grad_scale: float = 1.0,
+                  style: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Unweighted (scaled) distance for every layer, each of shape (N,).
 
         With `normalize_gradients`, the gradient reaching layer l's activations
         from its term has L1 norm w_l·grad_scale per image, whatever the
         objective's other factors (this changes λ's effective scale, paper §4).
+        `style` (N,) picks each image's target row (multi-style training).
         """
+        if style is not None:
+            style = torch.as_tensor(style, dtype=torch.long).reshape(-1)
+            if bool(((style < 0) | (style >= self.num_targets)).any()):
+                raise ConfigError(f"style indices must be in 0..{self.num_targets - 1}, got {style.tolist()}")
         out = {}
         for name in self.weights:
             f = features[name]
             if self.normalize_gradients and torch.is_grad_enabled() and f.requires_grad:
                 f = normalize_gradient(f, self.weights[name] * grad_scale)
-            diff = gram_matrix(f) - self.target(name)
-            out[name] = diff.pow(2).flatten(1).sum(1) / getattr(self, _buf(name) + "_norm")
+            target, norm = self.target(name), getattr(self, _buf(name) + "_norm")
+            if style is not None:
+                rows = style.to(target.device)
+                target, norm = target[rows], norm[rows]
+            diff = gram_matrix(f) - target
+            out[name] = diff.pow(2).flatten(1).sum(1) / norm
         return out
 
-    def forward(self, features: Mapping[str, torch.Tensor], grad_scale: float = 1.0) -> torch.Tensor:
-        terms = self.per_layer(features, grad_scale)
+    def forward(self, features: Mapping[str, torch.Tensor], grad_scale: float = 1.0,
+                style: Optional[torch.Tensor] = None) -> torch.Tensor:
+        terms = self.per_layer(features, grad_scale, style)
         return sum(self.weights[n] * t for n, t in terms.items())
 
 
@@ -214,6 +249,8 @@ class PerceptualLoss(nn.Module):
     forward(x, content_targets=None) returns a dict of per-image tensors:
     'texture', 'content' (if content targets are given), 'tv', and 'total'
     = texture_weight·texture + content_weight·content + tv_weight·tv.
+    With a multi-style texture loss (TextureLoss.from_style_images), pass
+    `style=` (one target row per image) to forward.
     """
 
     def __init__(
@@ -250,10 +287,11 @@ class PerceptualLoss(nn.Module):
         x: torch.Tensor,
         content_targets: Optional[Mapping[str, torch.Tensor]] = None,
         extra_layers: Sequence[str] = (),
+        style: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """Per-image losses; activations of `extra_layers` come back under 'features' (same VGG pass)."""
         feats = self.net(x, layers=list(dict.fromkeys(self.layers + list(extra_layers))))
-        out = {"texture": self.texture(feats, grad_scale=self.texture_weight)}
+        out = {"texture": self.texture(feats, grad_scale=self.texture_weight, style=style)}
         total = self.texture_weight * out["texture"]
         if self.content is not None and content_targets:
             out["content"] = self.content(feats, content_targets)

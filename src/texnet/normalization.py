@@ -1,4 +1,4 @@
-"""Instance normalization (paper §5, eq. 12-13) and the norm factory every generator uses."""
+"""Instance normalization (paper §5, eq. 12-13), its conditional (multi-style) form, and the norm factory."""
 from __future__ import annotations
 
 import torch
@@ -33,8 +33,52 @@ class InstanceNorm2d(nn.Module):
         return f"{self.channels}, eps={self.eps}"
 
 
-def make_norm(kind: str, channels: int) -> nn.Module:
-    """'instance' (paper), 'batch' (the baseline it replaces) or 'none'."""
+class ConditionalInstanceNorm2d(nn.Module):
+    """Instance norm with one (γ, β) row per style: one network, many styles (Dumoulin et al., ICLR 2017).
+
+    Which row applies is set from outside before a forward (`condition`, see
+    texnet.styles): a single row k for the whole batch (computed exactly as
+    `InstanceNorm2d` with that row, so a converted single-style network gives
+    bit-identical outputs), one row index per image (training on several
+    styles at once), or a (N, styles) matrix of convex weights that blends the
+    rows' scale and bias per image. No condition means row 0.
+    """
+
+    def __init__(self, channels: int, styles: int, eps: float = 1e-5):
+        super().__init__()
+        if styles < 1:
+            raise ConfigError(f"styles must be >= 1, got {styles}")
+        self.channels = channels
+        self.styles = styles
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(styles, channels))
+        self.bias = nn.Parameter(torch.zeros(styles, channels))
+        #: None | int row | LongTensor (N,) of rows | float tensor (N, styles) of blend weights.
+        self.condition = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cond = self.condition
+        if cond is None or isinstance(cond, int):
+            k = 0 if cond is None else cond
+            return F.instance_norm(x, weight=self.weight[k], bias=self.bias[k], use_input_stats=True, eps=self.eps)
+        y = F.instance_norm(x, use_input_stats=True, eps=self.eps)
+        if cond.is_floating_point():
+            cond = cond.to(self.weight.dtype)
+            gamma, beta = cond @ self.weight, cond @ self.bias
+        else:
+            gamma, beta = self.weight[cond], self.bias[cond]
+        return y * gamma[:, :, None, None] + beta[:, :, None, None]
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, styles={self.styles}, eps={self.eps}"
+
+
+def make_norm(kind: str, channels: int, styles: int = 1) -> nn.Module:
+    """'instance' (paper), 'batch' (the baseline it replaces) or 'none'; styles > 1 needs 'instance'."""
+    if styles != 1:
+        if kind != "instance":
+            raise ConfigError(f"several styles need norm 'instance' (conditional instance norm), not '{kind}'")
+        return ConditionalInstanceNorm2d(channels, styles)
     if kind == "instance":
         return InstanceNorm2d(channels)
     if kind == "batch":

@@ -10,6 +10,10 @@ stylization concatenates noise). Any input size works: sizes that are not
 multiples of 4 (or smaller than 8 px) are padded up to the next multiple of 4
 (at least 8) and the output is cropped back, so output size == input size.
 `channels` scales the widths (32 -> 32/64/128; 16 -> the "small" 16/32/64 net).
+`styles` > 1 makes one network for several styles: every instance norm becomes
+a conditional instance norm with one (γ, β) row per style, chosen or blended
+per call (`style=`, `set_style_mix`; see texnet.styles). styles = 1 is the
+plain network, with the same state_dict keys as before.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..normalization import make_norm
+from ..styles import StyleSelector, forward_with_strength, resolve_style, style_context
 from .base import Generator, Size, eval_mode, hw, randn
 
 
@@ -38,11 +43,11 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1, bias: bool = True) -> nn
 class ResidualBlock(nn.Module):
     """x + norm(conv(relu(norm(conv(x))))): Johnson et al.'s block, 3x3 convs, no ReLU after the sum."""
 
-    def __init__(self, ch: int, norm: str):
+    def __init__(self, ch: int, norm: str, styles: int = 1):
         super().__init__()
         nb = norm == "none"
-        self.body = nn.Sequential(_conv(ch, ch, 3, bias=nb), make_norm(norm, ch), nn.ReLU(inplace=True),
-                                  _conv(ch, ch, 3, bias=nb), make_norm(norm, ch))
+        self.body = nn.Sequential(_conv(ch, ch, 3, bias=nb), make_norm(norm, ch, styles), nn.ReLU(inplace=True),
+                                  _conv(ch, ch, 3, bias=nb), make_norm(norm, ch, styles))
 
     def forward(self, x):
         return x + self.body(x)
@@ -60,29 +65,41 @@ class StyleNet(Generator):
         channels: int = 32,
         residual_blocks: int = 5,
         upsample: str = "nearest",
+        styles: int = 1,
+        identity_style: Optional[int] = None,
     ):
+        extra = {"styles": styles} if styles != 1 else {}  # single-style configs stay as they always were
+        if identity_style is not None:
+            extra["identity_style"] = identity_style
         super().__init__(norm=norm, noise_channels=noise_channels, channels=channels,
-                         residual_blocks=residual_blocks, upsample=upsample)
+                         residual_blocks=residual_blocks, upsample=upsample, **extra)
         if upsample not in UPSAMPLING:
             raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING)}, not '{upsample}'")
         if noise_channels < 0 or channels < 1 or residual_blocks < 0:
             raise ConfigError("noise_channels >= 0, channels >= 1 and residual_blocks >= 0 are required")
         c1, c2, c3 = channels, channels * 2, channels * 4
+        if not isinstance(styles, int) or styles < 1:
+            raise ConfigError(f"styles must be an integer >= 1, got {styles!r}")
+        if identity_style is not None and not 0 <= identity_style < styles:
+            raise ConfigError(f"identity_style must be one of the {styles} styles, got {identity_style}")
         nb = norm == "none"
         self.noise_channels = noise_channels
-
+        #: The learned "no style" row, if any (strength mode 'norm' interpolates toward it).
+        self.identity_style = identity_style
+        #: The style selector used when a call gives none (None: style 0); see set_style_mix.
+        self.style_mix: StyleSelector = None
 
         layers = []
-        layers += [_conv(3 + noise_channels, c1, 9, bias=nb), make_norm(norm, c1), nn.ReLU(inplace=True)]
-        layers += [_conv(c1, c2, 3, stride=2, bias=nb), make_norm(norm, c2), nn.ReLU(inplace=True)]
-        layers += [_conv(c2, c3, 3, stride=2, bias=nb), make_norm(norm, c3), nn.ReLU(inplace=True)]
-        layers += [ResidualBlock(c3, norm) for _ in range(residual_blocks)]
+        layers += [_conv(3 + noise_channels, c1, 9, bias=nb), make_norm(norm, c1, styles), nn.ReLU(inplace=True)]
+        layers += [_conv(c1, c2, 3, stride=2, bias=nb), make_norm(norm, c2, styles), nn.ReLU(inplace=True)]
+        layers += [_conv(c2, c3, 3, stride=2, bias=nb), make_norm(norm, c3, styles), nn.ReLU(inplace=True)]
+        layers += [ResidualBlock(c3, norm, styles) for _ in range(residual_blocks)]
         for cin, cout in ((c3, c2), (c2, c1)):
             if upsample == "nearest":
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout, 3, bias=nb)]
             else:
                 layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=nb)]
-            layers += [make_norm(norm, cout), nn.ReLU(inplace=True)]
+            layers += [make_norm(norm, cout, styles), nn.ReLU(inplace=True)]
         layers += [_conv(c1, 3, 9)]
         self.body = nn.Sequential(*layers)
 
@@ -90,7 +107,18 @@ class StyleNet(Generator):
         h, w = hw(size)
         return randn((n, self.noise_channels, h, w), generator, device or self.body[-1][1].weight.device)
 
-    def forward(self, x0: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+    @property
+    def styles(self) -> int:
+        """How many styles this network holds."""
+        return int(self.config.get("styles", 1))
+
+    def set_style_mix(self, weights: StyleSelector) -> None:
+        """Default style for calls that give none: an index, or one weight per style (blended); None = style 0."""
+        n = weights.shape[0] if isinstance(weights, torch.Tensor) and weights.dim() == 2 else 1
+        resolve_style(weights, n, self.styles)  # a bad selector fails here, not at the next call
+        self.style_mix = weights
+
+    def forward(self, x0: torch.Tensor, z: Optional[torch.Tensor] = None, style: StyleSelector = None) -> torch.Tensor:
         if x0.dim() != 4 or x0.shape[1] != 3:
             raise ConfigError(f"StyleNet expects content images of shape (N, 3, H, W), got {tuple(x0.shape)}")
         n, _, h, w = x0.shape
@@ -103,15 +131,22 @@ class StyleNet(Generator):
         if ph or pw:
             mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        y = torch.sigmoid(self.body(x))
+        with style_context(self, style, n):
+            y = torch.sigmoid(self.body(x))
         return y[..., :h, :w]
 
     @torch.no_grad()
-    def stylize(self, x0: torch.Tensor, seed: Optional[int] = None) -> torch.Tensor:
-        """Eval-mode stylization of a batch; `seed` fixes the noise planes (if any)."""
+    def stylize(self, x0: torch.Tensor, seed: Optional[int] = None, style: StyleSelector = None,
+                strength: float = 1.0, strength_mode: Optional[str] = None) -> torch.Tensor:
+        """Eval-mode stylization of a batch; `seed` fixes the noise planes (if any).
+
+        `style` picks or blends styles of a multi-style network; `strength`
+        in [0, 1] goes from the content (0) to the full style (1), by
+        `strength_mode` (texnet.styles).
+        """
         z = None
         if self.noise_channels:
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
             z = self.sample_noise(x0.shape[0], x0.shape[-2:], gen, x0.device)
         with eval_mode(self):
-            return self(x0, z)
+            return forward_with_strength(self, x0, z, style, strength, strength_mode)
