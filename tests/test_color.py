@@ -1,9 +1,6 @@
 """Colour preservation: the result keeps the content's chroma and takes the stylized luminance."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch

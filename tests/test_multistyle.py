@@ -1,9 +1,6 @@
 """One StyleNet, many styles: conditional instance norm, choosing/blending styles, training, adding a style."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch
@@ -13,7 +10,6 @@ from texnet.errors import ConfigError
 from texnet.generators import StyleNet
 from texnet.images import load_image
 from texnet.inference import stylize_image
-from texnet.loss_network import LossNetwork
 from texnet.losses import ContentLoss, PerceptualLoss, TextureLoss
 from texnet.normalization import ConditionalInstanceNorm2d, InstanceNorm2d
 from texnet.styles import add_style, cin_layers, draw_styles, resolve_style

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import copy
-import os
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import pytest
 import torch

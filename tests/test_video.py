@@ -1,10 +1,7 @@
 """Video stylization (PyAV): frames, size, fps and audio kept, fixed noise, flicker metric, stabilizer."""
 from __future__ import annotations
 
-import os
 import sys
-
-os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 
 import numpy as np
 import pytest

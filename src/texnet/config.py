@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .objective import DIVERSITY_SPACES
 from .distributed import ENTROPY_SCOPES
@@ -27,11 +27,14 @@ from .normalization import NORMS
 from .optimize import OPTIMIZERS
 from .options import check_fields, option
 from .runtime import PRECISIONS
+from .styles import DEFAULT_STRENGTH_MODE, STRENGTH_MODES
 
+#: Commands that stylize with a trained network (and take the style, strength and colour options).
+STYLIZE = ("stylize", "stylize-video")
 #: What torch.manual_seed accepts.
 SEED_RANGE = (-(2**63), 2**64 - 1)
 #: Commands that build each config (texnet.apps.cli); `commands=` in an option narrows its flag to some of them.
-CONTENT_COMMANDS = ("optimize", "train-style")
+CONTENT_COMMANDS = ("optimize", "train-style", "add-style")
 
 
 def seed_option():
@@ -110,6 +113,7 @@ class OptimizeConfig:
     #: 'noise' (uniform), 'content' (stylization default, as Gatys and pastiche), or an image path.
     init: Optional[str] = option(None, "noise | content | IMAGE", default_text="noise for textures, content for styles")
     batch_size: int = option(1, "images optimized at once", low=1)
+    preserve_color: bool = option(False, "stylization: keep the content's colours (luminance from the result)")
     seed: int = seed_option()
     device: str = device_option()
     max_pixels: Optional[int] = max_pixels_option()
@@ -121,6 +125,8 @@ class OptimizeConfig:
             raise ConfigError("texture synthesis needs --texture IMG")
         if self.mode == "style" and not (self.content and self.style):
             raise ConfigError("stylization needs both --content IMG and --style IMG")
+        if self.mode == "texture" and self.preserve_color:
+            raise ConfigError("--preserve-color keeps a content image's colours: it needs --content and --style")
         if self.mode == "texture" and self.init == "content":
             raise ConfigError("--init content needs a content image (stylization)")
         return self
@@ -135,10 +141,14 @@ TASK_DEFAULTS = {
 }
 #: Measured (rock, 128 px, batch 8, 60 steps; relative loss after): V1 lr 0.1 -> 0.66, 0.01 -> 0.42;
 #: V2 lr 0.1 -> 4.4 (no progress), 0.01 -> 1.17, 0.001 -> 0.24. Hence per-generator lr.
+#: add-style trains only one style's scale/bias rows: a few hundred steps (chosen here; seconds to minutes).
+ADD_STYLE_DEFAULTS = {"steps": 300}
 GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
 GENERATORS = {"v1": "TextureNetV1", "v2": "TextureNetV2", "stylenet": "StyleNet"}
 TASKS = tuple(TASK_DEFAULTS)
-TEXTURE, STYLE = ("train-texture",), ("train-style",)
+TEXTURE, STYLE, ADD_STYLE = ("train-texture",), ("train-style",), ("add-style",)
+#: Commands that train a StyleNet: from scratch, or a new style on a trained multi-style network.
+STYLE_TRAINING = STYLE + ADD_STYLE
 
 
 @dataclass
@@ -147,16 +157,24 @@ class TrainConfig:
 
     #: 'texture' (g(z)) or 'style' (g(x0, z)): set by the command.
     task: str = option("texture", "", choices=TASKS, commands=False)
-    #: The texture exemplar (task texture) or the style image (task style).
-    exemplar: Optional[str] = option(None, "texture exemplar (train-texture) or style image (train-style): "
-                                     "a file or sample:NAME", flag={"train-texture": "--texture", "train-style": "--style"},
-                                     required=True)
+    #: The texture exemplar (task texture), the style image or several (task style: one network, N styles).
+    exemplar: Any = option(None, "texture exemplar (train-texture), style image(s) (train-style: several train one "
+                           "network with conditional instance norm), the new style (add-style): a file or sample:NAME",
+                           flag={"train-texture": "--texture", "train-style": "--style", "add-style": "--style"},
+                           nargs={"train-style": "+"}, required=True)
     #: Folder of content photos (task style), searched recursively.
-    content_dir: Optional[str] = option(None, "folder of content photos (recursive)", commands=STYLE)
+    content_dir: Optional[str] = option(None, "folder of content photos (recursive)", commands=STYLE_TRAINING)
+    #: add-style: the trained StyleNet a style is added to (only the new style's norm scale/bias train).
+    base_model: Optional[str] = option(None, "the trained StyleNet to add a style to (model.pt or its run folder)",
+                                       flag="--model", commands=ADD_STYLE, required=True)
+    #: Gatys et al. 2016: a luminance-only style; the network keeps the photo's colours at inference.
+    luminance_only: bool = option(False, "train on the style's luminance: the network restyles brightness and "
+                                  "keeps the photo's colours", commands=STYLE)
     generator: Optional[str] = option(None, "TextureNetV1 (multi-scale) or V2", choices=tuple(GENERATORS),
                                       commands=TEXTURE)
     #: Paper §5: instance normalization everywhere, also at test time.
-    norm: str = option("instance", "generator normalization (paper §5)", choices=NORMS)
+    norm: str = option("instance", "generator normalization (paper §5)", choices=NORMS,
+                     commands=TEXTURE + STYLE)
     #: TextureNetV1 (Texture Networks 2016): 6 scales, 8 channels per block, circular padding (tileable).
     v1_scales: int = option(6, "TextureNetV1 noise scales", flag="--scales", low=1, commands=TEXTURE)
     v1_channels: int = option(8, "TextureNetV1 channels per block", low=1, commands=TEXTURE)
@@ -175,7 +193,8 @@ class TrainConfig:
     size: int = option(128, "training crop / output size (square)", low=16)
     #: None: native (textures, capped at 768) or `size` (styles).
     exemplar_size: Optional[int] = option(None, "exemplar long side in px", low=16,
-                                          flag={"train-texture": "--texture-size", "train-style": "--style-size"},
+                                          flag={"train-texture": "--texture-size", "train-style": "--style-size",
+                                                "add-style": "--style-size"},
                                           aliases=("--texture-size", "--style-size"),
                                           default_text="native for textures, --size for styles")
     batch_size: Optional[int] = option(None, "images per step", low=1)
@@ -203,21 +222,35 @@ class TrainConfig:
                                 choices=ENTROPY_SCOPES)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
 
+    def __post_init__(self):
+        # One style given as a list of one (the CLI's nargs) is the plain single-style network.
+        if isinstance(self.exemplar, (list, tuple)):
+            self.exemplar = list(self.exemplar) if len(self.exemplar) > 1 else (self.exemplar[0] if self.exemplar else None)
+
+    @property
+    def exemplars(self) -> List[str]:
+        """The exemplar(s) as a list (several: a multi-style StyleNet)."""
+        if isinstance(self.exemplar, list):
+            return list(self.exemplar)
+        return [self.exemplar] if self.exemplar else []
+
     @property
     def command(self) -> str:
-        return f"train-{self.task}"
+        return "add-style" if self.base_model else f"train-{self.task}"
 
     @staticmethod
     def task_defaults(command: str) -> Dict[str, Any]:
         """The per-task defaults --help shows for `train-texture` / `train-style`."""
-        return TASK_DEFAULTS.get(command.replace("train-", ""), {})
+        task = {"train-texture": "texture", "train-style": "style", "add-style": "style"}.get(command)
+        return {**TASK_DEFAULTS.get(task, {}), **(ADD_STYLE_DEFAULTS if command == "add-style" else {})}
 
     def resolved(self) -> "TrainConfig":
         """A copy with every None replaced by its task default (what is saved with the run)."""
         if self.task not in TASK_DEFAULTS:
             raise ConfigError(f"task must be one of {', '.join(TASKS)}, not '{self.task}'")
         cfg = dataclasses.replace(self, loss=dataclasses.replace(self.loss))
-        for key, value in TASK_DEFAULTS[self.task].items():
+        defaults = {**TASK_DEFAULTS[self.task], **(ADD_STYLE_DEFAULTS if self.base_model else {})}
+        for key, value in defaults.items():
             if getattr(cfg, key) is None:
                 setattr(cfg, key, value)
         if cfg.lr is None:
@@ -236,6 +269,17 @@ class TrainConfig:
             raise ConfigError(f"training needs {flag} IMG")
         if self.task == "style" and not self.content_dir:
             raise ConfigError("style training needs --content-dir DIR with photos")
+        if not all(isinstance(e, str) and e for e in self.exemplars):
+            raise ConfigError(f"{flag} takes image files or sample:NAME, got {self.exemplar!r}")
+        if len(self.exemplars) > 1 and self.task != "style":
+            raise ConfigError("several exemplars train one multi-style StyleNet: use train-style --style A B C")
+        if len(self.exemplars) > 1 and self.diversity > 0:
+            raise ConfigError("--diversity with several styles is not supported (the entropy term would compare "
+                              "images of different styles); train one style at a time for diversity")
+        if len(self.exemplars) > 1 and self.norm != "instance":
+            raise ConfigError("several styles need --norm instance (one scale/bias per style in each IN layer)")
+        if self.base_model and (self.task != "style" or len(self.exemplars) != 1):
+            raise ConfigError("add-style adds one style (--style IMG) to a trained StyleNet (--model)")
         if self.diversity > 0 and self.batch_size < 2:
             raise ConfigError("--diversity > 0 needs --batch-size >= 2 (the entropy term compares samples in a batch)")
         if self.sync_bn and self.norm != "batch":
@@ -254,8 +298,11 @@ class TrainConfig:
                                         padding=self.padding, size=self.size)
         if self.generator == "v2":
             return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample)
+        extra = {"styles": len(self.exemplars)} if len(self.exemplars) > 1 else {}
+        if self.luminance_only:
+            extra["luminance_only"] = True
         return "StyleNet", dict(norm=self.norm, noise_channels=self.noise_channels, channels=self.stylenet_channels,
-                                upsample=self.stylenet_upsample)
+                                upsample=self.stylenet_upsample, **extra)
 
 
 @dataclass
@@ -275,6 +322,20 @@ class InferenceConfig:
     #: fp32 is bit-identical to the generator; bf16 ~2x faster on CPUs with AVX512-BF16, within ~4/255.
     precision: str = option("fp32", "generator precision: fp32 (exact), bf16 (faster on CPUs with AVX512-BF16, "
                             "within ~4/255), auto (bf16 where native)", choices=PRECISIONS, group="speed")
+    #: Multi-style networks (conditional instance norm): one style, or a blend of their scale/bias rows.
+    style_index: Optional[int] = option(None, "style k of a multi-style network", low=0, commands=STYLIZE)
+    style_mix: Optional[str] = option(None, "blend of a multi-style network's styles: NAME=W,NAME=W or W,W,... "
+                                      "(weights normalized to sum 1)", commands=STYLIZE)
+    #: 'output' blending measured better than interpolating norm parameters (benchmarks/RESULTS_styles.md).
+    strength: float = option(1.0, "style strength: 0 = the photo, 1 = the full style", low=0, high=1,
+                             commands=STYLIZE)
+    strength_mode: Optional[str] = option(None, "how strength < 1 blends: the outputs, or the norm layers",
+                                          choices=STRENGTH_MODES, default_text=DEFAULT_STRENGTH_MODE, commands=("stylize",))
+    #: YCbCr: luminance from the stylization, chrominance from the photo (texnet.color says why).
+    preserve_color: bool = option(False, "keep the photo's colours (luminance from the stylization)", commands=STYLIZE)
+    stabilize: float = option(0.0, "motion-aware running average of output frames, 0 = off (0.8 halves the "
+                              "frame-to-frame change)", low=0, high=0.99, commands=("stylize-video",))
+    max_frames: Optional[int] = option(None, "stop after this many frames", low=1, commands=("stylize-video",))
     #: Measured slower on CPU for these generators (instance norm returns NCHW); may help on GPUs.
     channels_last: bool = option(False, "NHWC generator", group="speed")
     compile: bool = option(False, "torch.compile the generator (falls back to eager)", group="speed")
@@ -283,6 +344,8 @@ class InferenceConfig:
         check_fields(self, command)
         if not self.model:
             raise ConfigError("needs --model MODEL (a model.pt, checkpoint.pt or run folder)")
+        if self.style_index is not None and self.style_mix:
+            raise ConfigError("give --style-index K or --style-mix, not both")
         return self
 
 

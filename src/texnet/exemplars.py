@@ -69,7 +69,16 @@ def load_exemplar(source, kind: str, layers: Iterable[str], size: Optional[int] 
     return fit_exemplar(img, layers, what, log)
 
 
-def training_exemplar(cfg, log: Optional[Callable[[str], None]] = None) -> torch.Tensor:
-    """The exemplar a TrainConfig trains on (style images default to the crop size)."""
-    return load_exemplar(cfg.exemplar, cfg.task, cfg.loss.texture_layers, size=cfg.exemplar_size,
-                         default_size=cfg.size, max_pixels=cfg.max_pixels, log=log)
+def training_exemplar(cfg, log: Optional[Callable[[str], None]] = None):
+    """The exemplar a TrainConfig trains on (style images default to the crop size); a list for several styles.
+
+    With `luminance_only` the style is its luminance (grey, 3 channels): the network learns strokes, not colours.
+    """
+    sources = cfg.exemplar if isinstance(cfg.exemplar, (list, tuple)) else [cfg.exemplar]
+    images = [load_exemplar(src, cfg.task, cfg.loss.texture_layers, size=cfg.exemplar_size, default_size=cfg.size,
+                            max_pixels=cfg.max_pixels, log=log) for src in sources]
+    if getattr(cfg, "luminance_only", False):
+        from .color import luminance_rgb
+
+        images = [luminance_rgb(img) for img in images]
+    return images if isinstance(cfg.exemplar, (list, tuple)) else images[0]

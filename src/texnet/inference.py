@@ -139,16 +139,19 @@ def stylize_image(g: Generator, image: torch.Tensor, seed: Optional[int] = None,
     if model.g is g:
         y = g.stylize(x0, seed=seed, style=style, strength=strength, strength_mode=strength_mode).float().cpu()
     else:
+        from .generators.style_net import luminance_io
+
         z = None
         if getattr(g, "noise_channels", 0):
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
             z = g.sample_noise(x0.shape[0], x0.shape[-2:], gen, x0.device)
-        if plain:
-            y = model(x0, z).cpu()
-        else:
-            from .styles import forward_with_strength
+        with luminance_io(g, x0) as (x_in, finish):
+            if plain:
+                y = finish(model(x_in, z)).cpu()
+            else:
+                from .styles import forward_with_strength
 
-            y = forward_with_strength(_Cast(model), x0, z, style, strength, strength_mode).float().cpu()
+                y = finish(forward_with_strength(_Cast(model), x_in, z, style, strength, strength_mode)).float().cpu()
     if preserve_color:
         from .color import preserve_color as keep_colors
 
@@ -197,12 +200,28 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
     return info
 
 
+def style_selector(g: Generator, index: Optional[int] = None, mix: Optional[str] = None):
+    """The style selector of `--style-index K` / `--style-mix NAME=W,...` for a loaded network (None: style 0)."""
+    from .styles import parse_style_mix, resolve_style
+
+    styles = getattr(g, "styles", 1)
+    names = list((getattr(g, "checkpoint", None) or {}).get("style_names") or [])
+    names = names if len(names) == styles else [f"style{k}" for k in range(styles)]
+    if index is not None:
+        resolve_style(index, 1, styles)  # out of range: one clear line
+        return index
+    return parse_style_mix(mix, names) if mix else None
+
+
 def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, device="cpu",
                 overwrite: bool = False, max_pixels: Optional[int] = None, precision: str = "fp32",
-                channels_last: bool = False, compile: bool = False) -> Dict[str, object]:
+                channels_last: bool = False, compile: bool = False, style_index: Optional[int] = None,
+                style_mix: Optional[str] = None, strength: float = 1.0, strength_mode: Optional[str] = None,
+                preserve_color: bool = False) -> Dict[str, object]:
     """`texnet stylize`: one stylized PNG per input image (name_stylized.png) in run folder `out`."""
     g = load(model, device=device)
     require_task(g, "style", model)
+    style = style_selector(g, style_index, style_mix)
     fast = prepare_inference(g, precision, channels_last, compile)
     for src in images:
         resolve_path(src)  # every input checked before anything is written
@@ -212,12 +231,15 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
     for i, src in enumerate(images):
         x = load_image(src, size=size, max_pixels=max_pixels)
         t0 = time.perf_counter()
-        y = stylize_image(fast, x, seed)
+        y = stylize_image(fast, x, seed, style=style, strength=strength, strength_mode=strength_mode,
+                          preserve_color=preserve_color)
         times.append(time.perf_counter() - t0)
         stem = Path(str(src).replace("sample:", "")).stem
         name = f"{stem}_stylized.png" if f"{stem}_stylized.png" not in written else f"{stem}_{i}_stylized.png"
         written.append(save_image(y[0], run.file(name)).name)
     info = {"command": "stylize", "model": str(model), "inputs": list(map(str, images)), "size": size, "seed": seed,
-            "device": str(device), "precision": fast.precision, "seconds_per_image": times, "outputs": written}
+            "device": str(device), "precision": fast.precision, "style": style, "strength": strength,
+            "strength_mode": strength_mode, "preserve_color": preserve_color, "seconds_per_image": times,
+            "outputs": written}
     run.write_json("config.json", info)
     return info

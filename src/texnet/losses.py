@@ -305,10 +305,11 @@ class PerceptualLoss(nn.Module):
         return out
 
 
-def build_loss(cfg, style_images: torch.Tensor, with_content: bool, device=None, extra_layers: Sequence[str] = ()) -> PerceptualLoss:
+def build_loss(cfg, style_images, with_content: bool, device=None, extra_layers: Sequence[str] = ()) -> PerceptualLoss:
     """PerceptualLoss from a LossConfig: one truncated VGG for all taps, target Grams computed once.
 
-    `style_images` (1 or N, 3, H, W) in [0, 1] define the texture targets;
+    `style_images` (1 or N, 3, H, W) in [0, 1] define the texture target; a list of images (sizes may differ)
+    gives one target per style (multi-style training, `style=` in forward picks each image's);
     `extra_layers` are additional taps the caller needs (e.g. diversity features).
     """
     tex_w = parse_layer_weights(cfg.texture_layers, DEFAULT_TEXTURE_LAYERS)
@@ -323,11 +324,11 @@ def build_loss(cfg, style_images: torch.Tensor, with_content: bool, device=None,
         channels_last=cfg.channels_last,
         compile=getattr(cfg, "compile", False),
     )
+    several = isinstance(style_images, (list, tuple))
     if device is not None:
         net = net.to(device)
-        style_images = style_images.to(device)
-    texture = TextureLoss.from_images(
-        net, style_images, tex_w, loss_scale=cfg.loss_scale, normalize_gradients=cfg.normalize_gradients
-    )
+        style_images = [img.to(device) for img in style_images] if several else style_images.to(device)
+    make = TextureLoss.from_style_images if several else TextureLoss.from_images
+    texture = make(net, style_images, tex_w, loss_scale=cfg.loss_scale, normalize_gradients=cfg.normalize_gradients)
     content = ContentLoss(con_w, loss_scale=cfg.loss_scale) if with_content else None
     return PerceptualLoss(net, texture, content, cfg.texture_weight, cfg.content_weight, cfg.tv_weight)

@@ -78,10 +78,14 @@ class JuleszObjective(nn.Module):
             return remove_brightness(samples)
         return samples
 
-    def forward(self, samples: torch.Tensor, content_targets: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
-        """'objective' (scalar to minimize), 'loss' (mean L), 'texture', 'content', 'entropy', 'nn_distance'."""
+    def forward(self, samples: torch.Tensor, content_targets: Optional[Mapping[str, torch.Tensor]] = None,
+                style: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """'objective' (scalar to minimize), 'loss' (mean L), 'texture', 'content', 'entropy', 'nn_distance'.
+
+        `style` (multi-style training): each sample's style index, choosing its texture target.
+        """
         extra = self.taps(self.space, self.feature_layer) if self.diversity > 0 else []
-        out = self.loss(samples, content_targets, extra_layers=extra)
+        out = self.loss(samples, content_targets, extra_layers=extra, style=style)
         distance_input = self._distance_input(samples, out) if self.diversity > 0 else samples
         objective, ent = julesz_objective(out["total"], distance_input, self.diversity, self.eps, self.nearest)
         stats = {"objective": objective, "loss": out["total"].mean().detach(), "texture": out["texture"].mean().detach(),
@@ -98,8 +102,11 @@ class JuleszObjective(nn.Module):
         return stats
 
 
-def build_objective(cfg, exemplar: torch.Tensor, device=None) -> JuleszObjective:
-    """The objective a TrainConfig trains with: its losses, on a loss network with every tap they need."""
+def build_objective(cfg, exemplar, device=None) -> JuleszObjective:
+    """The objective a TrainConfig trains with: its losses, on a loss network with every tap they need.
+
+    `exemplar`: one image, or a list of style images (one texture target per style).
+    """
     extra = JuleszObjective.taps(cfg.diversity_space, cfg.diversity_layer)
     loss = build_loss(cfg.loss, exemplar, with_content=cfg.task == "style", device=device, extra_layers=extra)
     return JuleszObjective(loss, cfg.diversity, cfg.diversity_space, cfg.diversity_layer, cfg.diversity_eps)

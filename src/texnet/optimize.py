@@ -158,6 +158,12 @@ def run_optimization(cfg: "OptimizeConfig", run: Optional[RunFolder] = None, sho
     if targets is not None and cfg.batch_size > 1:
         targets = {k: v.expand(cfg.batch_size, *v.shape[1:]) for k, v in targets.items()}
     result = optimize_pixels(loss_fn, init, cfg.steps, cfg.optimizer, cfg.lr, targets, show_progress)
+    if cfg.preserve_color:
+        from .color import preserve_color
+
+        result.images = preserve_color(result.images, content.to(result.images.device))
+        with torch.no_grad():  # the reported loss is the saved image's
+            result.final_loss = float(loss_fn(result.images, targets)["total"].mean())
     if run is not None:
         save_run(run, cfg, result, style, content, device)
     return result

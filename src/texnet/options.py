@@ -44,6 +44,8 @@ class Option:
     group: Optional[str] = None
     #: The command line must give it (argparse's own usage error otherwise).
     required: bool = False
+    #: argparse nargs ('+': one or more values, a list), or {command: nargs} where commands differ.
+    nargs: Union[None, str, Mapping[str, str]] = None
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Optional[Callable[[], Any]] = None,

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
+
+from typing import Optional
 
 import numpy as np
 import torch
@@ -111,3 +114,29 @@ def autocast(precision: str, device_type: str):
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set a flag checked between steps; a second Ctrl-C aborts at once."""
+
+    def __init__(self):
+        self.signal: Optional[int] = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no handlers, training still works
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False

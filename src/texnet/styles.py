@@ -311,3 +311,57 @@ def draw_styles(n: int, styles: int, generator: torch.Generator) -> Optional[tor
     if styles <= 1:
         return None
     return torch.randint(styles, (n,), generator=generator)
+
+
+def style_name(source) -> str:
+    """A style's name: its file stem ('sample:starry_night' -> 'starry_night'); `--style-mix NAME=W` uses it."""
+    from pathlib import Path
+
+    return Path(str(source).replace("sample:", "")).stem
+
+
+def extend_trained_stylenet(path, new_style: str):
+    """(network, trainable parameters, style names): a trained StyleNet with `new_style`'s row added (add_style)."""
+    from .checkpoints import load
+    from .errors import CheckpointError
+
+    base = load(path)
+    if base.arch != "StyleNet" or base.config.get("norm") != "instance":
+        raise CheckpointError(f"{path}: add-style needs an instance-norm StyleNet, not a {base.arch} "
+                              f"({base.config.get('norm')})")
+    known = base.checkpoint.get("style_names")
+    if not known:
+        sources = base.checkpoint.get("exemplar_path") or []
+        known = [style_name(e) for e in (sources if isinstance(sources, list) else [sources])]
+    params = add_style(base)
+    names = list(known)[: base.styles - 1]
+    names += [f"style{k}" for k in range(len(names), base.styles - 1)] + [style_name(new_style)]
+    return base, params, names
+
+
+def parse_style_mix(text: str, names: Sequence[str]) -> List[float]:
+    """'starry_night=0.5,wave=0.5' (style names) or '0.5,0.5' (one weight per style) -> one weight per style."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    weights = [0.0] * len(names)
+    if parts and all("=" not in p for p in parts):
+        if len(parts) != len(names):
+            raise ConfigError(f"--style-mix: {len(parts)} weights for a network of {len(names)} styles "
+                              f"({', '.join(names)})")
+        pairs = list(enumerate(parts))
+    else:
+        pairs = []
+        for part in parts:
+            name, _, value = part.partition("=")
+            if name.strip() not in names:
+                raise ConfigError(f"--style-mix: no style '{name.strip()}' in this network (it has {', '.join(names)})")
+            pairs.append((list(names).index(name.strip()), value))
+    for k, value in pairs:
+        try:
+            weights[k] = float(value)
+        except ValueError:
+            raise ConfigError(f"--style-mix: '{value}' is not a number (use NAME=WEIGHT,... or WEIGHT,...)")
+        if not math.isfinite(weights[k]) or weights[k] < 0:
+            raise ConfigError(f"--style-mix weights must be finite numbers >= 0, got {value}")
+    if sum(weights) <= 0:
+        raise ConfigError("--style-mix needs at least one weight > 0")
+    return weights

@@ -10,6 +10,7 @@ global batch (texnet.distributed); rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import time
@@ -26,11 +27,13 @@ from .data import ContentFolder
 from .errors import CheckpointError, TexnetError
 from .files import RunFolder
 from .generators import Generator, build_generator
+from .color import luminance_rgb
 from .exemplars import training_exemplar
 from .images import make_grid, save_image
 from .objective import build_objective
 from .plots import plot_curves
-from .runtime import autocast, progress, seed_everything
+from .runtime import StopFlag, autocast, progress, seed_everything
+from .styles import draw_styles, extend_trained_stylenet, style_name
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -65,32 +68,6 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag checked between steps; a second Ctrl-C aborts at once."""
-
-    def __init__(self):
-        self.signal: Optional[int] = None
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: no handlers, training still works
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        return False
-
-
 class Trainer:
     """Holds everything of one run; `run()` trains to cfg.steps (resuming if asked)."""
 
@@ -105,14 +82,21 @@ class Trainer:
         # The generator first (its init draws from the seeded global RNG): a size it cannot make fails here,
         # before the checkpoint, the images or the loss network are read.
         seed_everything(self.cfg.seed)
-        arch, options = self.cfg.generator_spec()
-        generator = build_generator(arch, options)
+        #: Parameters Adam trains (all, except for add-style: the new style's rows) and style bookkeeping.
+        self.trainable: Optional[List[torch.nn.Parameter]] = None
+        self.style_names = [style_name(e) for e in self.cfg.exemplars]
+        if self.cfg.base_model:
+            generator = self._add_style_to_base()
+        else:
+            arch, options = self.cfg.generator_spec()
+            generator = build_generator(arch, options)
         if self.cfg.task == "texture":
             generator.check_size(self.cfg.size)
         resume_data = self.dist.from_main(lambda: self._read_checkpoint(out)) if resume else None
         self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume)
         self.exemplar = training_exemplar(self.cfg, self.log)
-        self.digest = file_digest(_real_path(self.cfg.exemplar))
+        digests = [file_digest(_real_path(e)) for e in self.cfg.exemplars]
+        self.digest = digests if isinstance(self.cfg.exemplar, list) else digests[0]
         self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
         self.generator = generator.to(self.device)
         self.model = self.dist.wrap(self.generator)  # what training calls: DDP under torchrun
@@ -120,7 +104,7 @@ class Trainer:
         self.dist.attach(self.objective, self.cfg, self.log)
         #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
         self.precision = self.objective.loss.net.effective_precision(self.device)
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr)
+        self.optimizer = torch.optim.Adam(self.trainable or self.generator.parameters(), lr=self.cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, self.cfg.lr_step, self.cfg.lr_decay)
         self.history: List[Dict[str, float]] = []
         self.step = 0
@@ -135,6 +119,23 @@ class Trainer:
             self._restore(resume_data)
 
     # ------------------------------------------------------------------ state
+
+    def _add_style_to_base(self):
+        """add-style: the trained StyleNet with one more style row, everything but that row frozen."""
+        base, self.trainable, names = extend_trained_stylenet(self.cfg.base_model, self.cfg.exemplar)
+        c = base.config  # the run's config says what the network is
+        self.cfg = dataclasses.replace(self.cfg, norm=c["norm"], stylenet_channels=c["channels"],
+                                       noise_channels=c["noise_channels"], stylenet_upsample=c["upsample"],
+                                       luminance_only=bool(c.get("luminance_only", False)))
+        self.new_style, self.style_names = base.styles - 1, names
+        return base.train()
+
+    def _styles(self, n: int, gen: torch.Generator):
+        """(generator style, loss target) per sample of a step; (None, None) for a single-style network."""
+        if self.cfg.base_model:
+            return torch.full((n,), self.new_style, dtype=torch.long), None
+        drawn = draw_styles(n, len(self.cfg.exemplars), gen)
+        return drawn, drawn
 
     def _read_checkpoint(self, out):
         ckpt = Path(out) / CHECKPOINT
@@ -203,7 +204,9 @@ class Trainer:
             self.saved_step = self.step if full else self.saved_step
             return self.run_dir.path / name
         fields = dict(train_config=to_dict(self.cfg), step=self.step, exemplar_digest=self.digest,
-                      exemplar_path=str(self.cfg.exemplar), task=self.cfg.task, world_size=self.dist.world_size)
+                      exemplar_path=self.cfg.exemplar, task=self.cfg.task, world_size=self.dist.world_size)
+        if self.cfg.task == "style":
+            fields["style_names"] = self.style_names
         if full:
             fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                           rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
@@ -224,22 +227,27 @@ class Trainer:
         n = n or self.cfg.batch_size
         gen = gen or step_generator(self.cfg.seed, step)
         content = self.data.batch(n, gen).to(self.device) if self.data is not None else None
+        if content is not None and self.cfg.luminance_only:
+            content = luminance_rgb(content)  # the network learns luminance -> stylized luminance
         size = content.shape[-2:] if content is not None else self.cfg.size
         z = self.generator.sample_noise(n, size, gen, self.device) if self.cfg.task == "texture" or self.cfg.noise_channels else None
         return z, content
 
-    def forward(self, z, content):
+    def forward(self, z, content, style=None):
         if content is None:
             return self.model(z)
-        return self.model(content, z)
+        return self.model(content, z) if style is None else self.model(content, z, style=style)
 
     def train_step(self, step: int) -> Dict[str, float]:
         self.generator.train()
-        z, content = self.dist.shard(self.batch(step))  # this process's slice of the global batch
+        gen = step_generator(self.cfg.seed, step)
+        z, content = self.batch(step, gen=gen)
+        styles, targets_of = self._styles(self.cfg.batch_size, gen)  # drawn after the batch: old RNG streams kept
+        z, content, styles, targets_of = self.dist.shard((z, content, styles, targets_of))  # this process's slice
         targets = self.objective.loss.content_targets(content) if content is not None else None
         with autocast(self.precision, self.device.type):  # fast path: generator convs in bf16 (weights, Adam: fp32)
-            samples = self.forward(z, content)
-        stats = self.objective(samples.float(), targets)
+            samples = self.forward(z, content, styles)
+        stats = self.objective(samples.float(), targets, style=targets_of)
         shown = self.dist.average(stats)  # the global batch's values, the same in every process
         value = float(shown["objective"])
         if not math.isfinite(value):
@@ -278,8 +286,10 @@ class Trainer:
         else:
             content = self.data.batch(4, gen).to(self.device)
             z = self.generator.sample_noise(4, content.shape[-2:], gen, self.device) if self.cfg.noise_channels else None
-            out = self.generator(content, z)
-            grid = make_grid(list(content.cpu()) + list(out.cpu()), ncol=4)
+            several = self.generator.styles > 1
+            rows = [self.generator(content, z, style=k if several else None)
+                    for k in range(self.generator.styles)]  # one row per style, photos on top
+            grid = make_grid(list(content.cpu()) + [img for row in rows for img in row.cpu()], ncol=4)
         self.generator.train()
         return save_image(grid, self.run_dir.file(name))
 
@@ -300,10 +310,9 @@ class Trainer:
     def write_config(self) -> None:
         if not self.dist.is_main:
             return
-        arch, options = self.cfg.generator_spec()
         self.run_dir.write_json("config.json", {
-            "command": f"train-{self.cfg.task}", "config": to_dict(self.cfg), "architecture": arch,
-            "arch_config": options, "parameters": self.generator.num_parameters(), "device": str(self.device),
+            "command": self.cfg.command, "config": to_dict(self.cfg), "architecture": self.generator.arch,
+            "arch_config": dict(self.generator.config), "style_names": self.style_names, "parameters": self.generator.num_parameters(), "device": str(self.device),
             "torch": torch.__version__, "exemplar_digest": self.digest, "world_size": self.dist.world_size,
         })
 
@@ -316,7 +325,7 @@ class Trainer:
             self.log(f"already trained to step {self.step} (>= --steps {cfg.steps}); nothing to do")
         bar = progress(range(self.step + 1, cfg.steps + 1), total=cfg.steps, initial=self.step,
                        desc=f"train {self.generator.arch}", enabled=self.show_progress)
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             start = time.perf_counter() - self.elapsed
             for step in bar:
                 row = self.train_step(step)

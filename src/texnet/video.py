@@ -212,7 +212,7 @@ def stylize_video(g, src, dst, size: Optional[int] = None, preserve_color: bool 
     if dst.suffix.lower() not in CONTAINERS:
         raise ConfigError(f"{dst}: unsupported video extension; use one of {', '.join(sorted(CONTAINERS))}")
     if dst.exists() and not overwrite:
-        raise TexnetError(f"{dst}: exists (pass overwrite=True to replace it)")
+        raise TexnetError(f"{dst}: exists; use --overwrite (overwrite=True) to replace it")
     if not dst.parent.is_dir():
         raise TexnetError(f"{dst.parent}: no such folder for the output video")
     stabilizer = TemporalStabilizer(stabilize)

@@ -45,12 +45,20 @@ COMMANDS = {
     "train-style": ("train a StyleNet stylization network (IN or BN)",
                     "Train g(x0, z) on crops of the photos in --content-dir to render them in --style.",
                     (TrainConfig, RunFlags), cmd.train),
+    "add-style": ("add a style to a trained StyleNet: only the new style's norm scale/bias train",
+                  "Fine-tune one new row of every instance-norm layer of --model on --style; the network's "
+                  "existing styles stay bit-identical.",
+                  (TrainConfig, RunFlags), cmd.train),
     "sample": ("sample textures from a trained texture generator",
                "Draw -n samples (fresh noise) from a TextureNetV1/V2 checkpoint.",
                (InferenceConfig, RunFlags), cmd.sample),
     "stylize": ("stylize photos with a trained StyleNet (one forward pass each)",
                 "Stylize each IMG with a StyleNet checkpoint; writes NAME_stylized.png.",
                 (InferenceConfig, RunFlags), cmd.stylize),
+    "stylize-video": ("stylize a video frame by frame with a trained StyleNet (needs texnet[video])",
+                      "Stylize VIDEO into --out (a video file: .mp4, .mov, .mkv, .webm, .avi), keeping fps, size "
+                      "and audio, with the same noise for every frame.",
+                      (InferenceConfig, RunFlags), cmd.stylize_video),
     "evaluate": ("quality, diversity and speed of a trained generator",
                  "Texture/style and content loss, pixel/structure/feature diversity, timing.",
                  (EvaluateConfig, RunFlags), cmd.evaluate),
@@ -71,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description)
         if name == "stylize":
             p.add_argument("images", nargs="+", metavar="IMG", help="photos (files or sample:NAME)")
+        if name == "stylize-video":
+            p.add_argument("video", metavar="VIDEO", help="input video file")
         groups: dict = {}
         for cls in configs:
             add_config(p, cls, name, groups=groups)

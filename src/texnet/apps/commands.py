@@ -78,7 +78,7 @@ def info(args) -> int:
 
 def train_config(args) -> TrainConfig:
     """The resolved, validated TrainConfig of a `train-texture` / `train-style` command line."""
-    task = "style" if args.command == "train-style" else "texture"
+    task = "texture" if args.command == "train-texture" else "style"
     fixed = {"task": task, **({"generator": "stylenet"} if task == "style" else {})}
     return build_config(TrainConfig, args, **fixed).resolved().validate()
 
@@ -90,7 +90,8 @@ def train(args) -> int:
 
     cfg = train_config(args)
     run_flags = build_config(RunFlags, args)
-    resolve_path(cfg.exemplar)
+    for source in cfg.exemplars:
+        resolve_path(source)
     res = train(cfg, run_flags.out, overwrite=run_flags.overwrite, resume=run_flags.resume,
                 show_progress=not run_flags.quiet)
     if not is_main_process():  # under torchrun rank 0 speaks for the job
@@ -124,6 +125,12 @@ def sample(args) -> int:
     return 0
 
 
+def style_options(cfg: InferenceConfig) -> dict:
+    """The style selector, strength and colour options of stylize / stylize-video (selector resolved later)."""
+    return dict(style_index=cfg.style_index, style_mix=cfg.style_mix, strength=cfg.strength,
+                strength_mode=cfg.strength_mode, preserve_color=cfg.preserve_color)
+
+
 def stylize(args) -> int:
     from ..inference import run_stylize
     from ..runtime import resolve_device
@@ -132,9 +139,30 @@ def stylize(args) -> int:
     run_flags = build_config(RunFlags, args)
     info = run_stylize(cfg.model, args.images, run_flags.out, size=cfg.size, seed=cfg.seed,
                        device=resolve_device(cfg.device), overwrite=run_flags.overwrite, max_pixels=cfg.max_pixels,
-                       **_fast(cfg))
+                       **_fast(cfg), **style_options(cfg))
     times = info["seconds_per_image"]
     print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {run_flags.out}")
+    return 0
+
+
+def stylize_video(args) -> int:
+    from ..checkpoints import load
+    from ..inference import require_task, style_selector
+    from ..runtime import resolve_device
+    from ..video import require_av, stylize_video as run
+
+    cfg = inference_config(args)
+    run_flags = build_config(RunFlags, args)
+    require_av()
+    g = load(cfg.model, device=resolve_device(cfg.device))
+    require_task(g, "style", cfg.model)
+    size = cfg.size if cfg.size is None or isinstance(cfg.size, int) else max(cfg.size)
+    res = run(g, args.video, run_flags.out, size=size, preserve_color=cfg.preserve_color,
+              style_mix=style_selector(g, cfg.style_index, cfg.style_mix), strength=cfg.strength, seed=cfg.seed,
+              stabilize=cfg.stabilize, progress=not run_flags.quiet, precision=cfg.precision,
+              max_frames=cfg.max_frames, overwrite=run_flags.overwrite)
+    print(f"stylized {res.frames} frames of {res.size[1]}x{res.size[0]} at {float(res.fps):.3g} fps in "
+          f"{res.seconds:.1f} s (flicker {res.flicker:+.4f}); wrote {res.path}")
     return 0
 
 

@@ -92,8 +92,9 @@ def add_config(parser: argparse.ArgumentParser, cls, command: str, prefix: str =
             kw["action"] = "store_true" if f.default is False else argparse.BooleanOptionalAction
         else:
             kw["type"] = _parsed(info.parse) if info.parse else {int: _whole, float: _number}.get(kind, str)
-            if kind is list:
-                kw["nargs"] = "+"
+            nargs = info.nargs.get(command) if isinstance(info.nargs, dict) else info.nargs
+            if kind is list or nargs:
+                kw["nargs"] = nargs or "+"
             if info.choices is not None:
                 kw["choices"] = list(info.choices)
             else:
@@ -124,8 +125,9 @@ GROUP_TITLES = {"loss": "loss network and losses", "speed": "speed (fast paths; 
 class RunFlags:
     """Where a command writes and how it talks: the run folder, overwriting, resuming, progress bars."""
 
-    out: Optional[str] = option(None, "run folder for images, losses.csv and config.json", required=True)
+    out: Optional[str] = option(None, "run folder for images, losses.csv and config.json (stylize-video: the "
+                                "output video file)", required=True)
     overwrite: bool = option(False, "replace files in an existing, non-empty --out folder")
     resume: bool = option(False, "continue the run in --out from its checkpoint",
-                           commands=("train-texture", "train-style"))
+                          commands=("train-texture", "train-style", "add-style"))
     quiet: bool = option(False, "no progress bar")

@@ -53,6 +53,27 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class luminance_io:
+    """Context for a luminance-only network: yields (network input, output fix-up); a plain network passes through.
+
+    The input is the photo's luminance (grey RGB) and the output's luminance is recombined with the photo's
+    colours (texnet.color), so the result keeps them exactly.
+    """
+
+    def __init__(self, g, x0: torch.Tensor):
+        self.g, self.x0 = g, x0
+
+    def __enter__(self):
+        if not getattr(self.g, "luminance_only", False):
+            return self.x0, lambda y: y
+        from ..color import luminance_rgb, recombine_luminance
+
+        return luminance_rgb(self.x0), lambda y: recombine_luminance(y, self.x0)
+
+    def __exit__(self, *exc):
+        return False
+
+
 class StyleNet(Generator):
     """Feed-forward stylization network; call as g(x0) or g(x0, z) with x0 RGB in [0, 1]."""
 
@@ -67,10 +88,15 @@ class StyleNet(Generator):
         upsample: str = "nearest",
         styles: int = 1,
         identity_style: Optional[int] = None,
+        luminance_only: bool = False,
     ):
         extra = {"styles": styles} if styles != 1 else {}  # single-style configs stay as they always were
         if identity_style is not None:
             extra["identity_style"] = identity_style
+        if luminance_only:
+            extra["luminance_only"] = True
+        #: Trained on luminance (Gatys et al. 2016): `stylize` restyles a photo's brightness, keeps its colours.
+        self_luminance_only = bool(luminance_only)
         super().__init__(norm=norm, noise_channels=noise_channels, channels=channels,
                          residual_blocks=residual_blocks, upsample=upsample, **extra)
         if upsample not in UPSAMPLING:
@@ -84,6 +110,7 @@ class StyleNet(Generator):
             raise ConfigError(f"identity_style must be one of the {styles} styles, got {identity_style}")
         nb = norm == "none"
         self.noise_channels = noise_channels
+        self.luminance_only = self_luminance_only
         #: The learned "no style" row, if any (strength mode 'norm' interpolates toward it).
         self.identity_style = identity_style
         #: The style selector used when a call gives none (None: style 0); see set_style_mix.
@@ -148,5 +175,5 @@ class StyleNet(Generator):
         if self.noise_channels:
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
             z = self.sample_noise(x0.shape[0], x0.shape[-2:], gen, x0.device)
-        with eval_mode(self):
-            return forward_with_strength(self, x0, z, style, strength, strength_mode)
+        with eval_mode(self), luminance_io(self, x0) as (x_in, finish):
+            return finish(forward_with_strength(self, x_in, z, style, strength, strength_mode))
