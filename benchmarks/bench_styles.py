@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
