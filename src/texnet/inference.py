@@ -7,7 +7,11 @@ layer: StyleNet at 512² on 2 cores, fp32 515 ms, autocast 364 ms, all-bf16
 230 ms), `channels_last` stores it NHWC (measured slower for these
 generators on CPU: instance norm returns NCHW, so every layer converts
 twice), `compile` wraps it in `torch.compile` (1.4-1.9x more after a
-one-off compile per input size; falls back to eager if that fails). Outputs always come back as float32 on the CPU. The default is
+one-off compile per input size; falls back to eager if that fails).
+`fast_upsample` (on by default whenever a copy is made) rewrites the copy's
+"nearest x2 + pad + 3x3 conv" stages into exact low-resolution phase
+convolutions (fast_upsample.py); fp32 with it is equal up to float rounding
+(~1e-6), not bit-identical. Outputs always come back as float32 on the CPU. The default is
 'fp32', bit-identical to calling the generator; 'auto' means bf16 where the
 device runs bf16 natively (CPUs with AVX512-BF16/AMX, Ampere+ GPUs). Measured
 numbers and the output tolerance are in benchmarks/RESULTS.md.
@@ -24,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load
+from .fast_upsample import rewrite_for_inference
 from .errors import CheckpointError
 from .files import RunFolder
 from .generators import Generator
@@ -52,17 +57,23 @@ class InferenceModel(nn.Module):
     `Generator.generate` stay fp32).
     """
 
-    def __init__(self, g: Generator, precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+    def __init__(self, g: Generator, precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 fast_upsample: Optional[bool] = None):
         super().__init__()
         device = next(g.parameters()).device
         self.precision = resolve_precision(precision, device)
         self.dtype = DTYPES[self.precision]
         self.channels_last = bool(channels_last)
         self.source = g
-        if self.precision == "fp32" and not self.channels_last and not compile:
+        copied = self.precision != "fp32" or self.channels_last or compile
+        self.fast_upsample = copied if fast_upsample is None else bool(fast_upsample)
+        if not copied and not self.fast_upsample:
             self.g = g  # the default path: the generator itself, bit-identical
         else:
-            self.g = copy.deepcopy(g).eval().to(self.dtype)
+            self.g = copy.deepcopy(g).eval()
+            if self.fast_upsample:
+                rewrite_for_inference(self.g)
+            self.g = self.g.to(self.dtype)
             if self.channels_last:
                 self.g = self.g.to(memory_format=torch.channels_last)
         self.g.eval()
@@ -91,9 +102,9 @@ class InferenceModel(nn.Module):
 
 
 def prepare_inference(g: Generator, precision: str = "fp32", channels_last: bool = False,
-                      compile: bool = False) -> InferenceModel:
+                      compile: bool = False, fast_upsample: Optional[bool] = None) -> InferenceModel:
     """The fast inference path of a generator (see the module docstring)."""
-    return g if isinstance(g, InferenceModel) else InferenceModel(g, precision, channels_last, compile)
+    return g if isinstance(g, InferenceModel) else InferenceModel(g, precision, channels_last, compile, fast_upsample)
 
 
 def require_task(g: Generator, task: str, path) -> None:
@@ -116,11 +127,11 @@ def sample_textures(g: Generator, n: int, size=None, seed: int = 0, batch_size: 
     device = model.device
     gen = torch.Generator().manual_seed(seed)
     size = size if size is not None else g.default_size()
-    g.check_size(size)
+    h, w = g.check_size(size)
     out = []
     for start in range(0, n, batch_size):
         z = g.sample_noise(min(batch_size, n - start), size, gen, device)
-        out.append(model(z).float().cpu())
+        out.append(model(z)[..., :h, :w].float().cpu())  # cropped where the network runs at a larger size
     return torch.cat(out)
 
 

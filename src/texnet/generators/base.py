@@ -59,9 +59,11 @@ class Generator(nn.Module):
         """n texture samples (eval mode, no grad) from fresh noise; `seed` makes them reproducible."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         device = device or next(self.parameters()).device
-        z = self.sample_noise(n, size if size is not None else self.default_size(), gen, device)
+        size = size if size is not None else self.default_size()
+        h, w = self.check_size(size)
+        z = self.sample_noise(n, size, gen, device)
         with eval_mode(self):
-            return self(z)
+            return self(z)[..., :h, :w]  # generators that run at a larger size crop back to the one asked for
 
     def default_size(self) -> Tuple[int, int]:
         return hw(self.config.get("size", 256))
