@@ -59,17 +59,15 @@ class PhaseUpsampleConv(nn.Module):
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
         """Output rows 2i0 .. 2i1-1 from input rows i0-1 .. i1 (one halo row above and below, already padded)."""
-        n, _, h, w = x.shape
-        h -= 2
+        n, h, w = x.shape[0], x.shape[2] - 2, x.shape[3]
         co = self.out_channels
         xp = F.pad(x, (1, 1, 0, 0), mode=self.pad_mode)
         phases = F.conv2d(xp, self.weight, self.bias)  # (n, 4*co, h+1, w+1)
-        y = x.new_empty((n, co, h, 2, w, 2))
-        for a in (0, 1):
-            for b in (0, 1):
-                k = 2 * a + b
-                y[:, :, :, a, :, b] = phases[:, k * co:(k + 1) * co, a:a + h, b:b + w]
-        return y.view(n, co, 2 * h, 2 * w)
+        rows = []
+        for a in (0, 1):  # phase (a, b) starts a rows / b columns later in the padded map
+            cols = [phases[:, (2 * a + b) * co:(2 * a + b + 1) * co, a:a + h, b:b + w] for b in (0, 1)]
+            rows.append(torch.stack(cols, dim=-1))  # (n, co, h, w, 2)
+        return torch.stack(rows, dim=3).reshape(n, co, 2 * h, 2 * w)  # (n, co, h, 2, w, 2) interleaved
 
 
 def _is_nearest_x2(m: nn.Module) -> bool:

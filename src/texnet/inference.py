@@ -28,10 +28,11 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load
-from .fast_upsample import rewrite_for_inference
 from .errors import CheckpointError
+from .fast_upsample import rewrite_for_inference
 from .files import RunFolder
 from .generators import Generator
+from .generators.base import hw
 from .images import load_image, make_grid, resolve_path, save_image
 from .runtime import resolve_precision
 
@@ -127,10 +128,11 @@ def sample_textures(g: Generator, n: int, size=None, seed: int = 0, batch_size: 
     device = model.device
     gen = torch.Generator().manual_seed(seed)
     size = size if size is not None else g.default_size()
-    h, w = g.check_size(size)
+    run = g.generation_size(size)  # any size: the network runs at `run` and the output is cropped
+    h, w = hw(size)
     out = []
     for start in range(0, n, batch_size):
-        z = g.sample_noise(min(batch_size, n - start), size, gen, device)
+        z = g.sample_noise(min(batch_size, n - start), run, gen, device)
         out.append(model(z)[..., :h, :w].float().cpu())  # cropped where the network runs at a larger size
     return torch.cat(out)
 
@@ -158,7 +160,7 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
     g = load(model, device=device)
     require_task(g, "texture", model)
     if size is not None:
-        g.check_size(size)
+        g.generation_size(size)  # refused before the run folder exists if no size can be made
     run = RunFolder(out, overwrite=overwrite)
     t0 = time.perf_counter()
     fast = prepare_inference(g, precision, channels_last, compile)

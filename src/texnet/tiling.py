@@ -150,8 +150,8 @@ class _TextureTask:
 
     def __init__(self, g: TextureNetV1, size, seed: int):
         self.g, self.seed = g, seed
-        self.size = g.check_size(size)
         self.run = g.generation_size(size)
+        self.size = hw(size)
         self.align = g.multiple
         self.halo = 5 * g.multiple
         self.circular = g.config.get("padding") == "circular"
@@ -257,21 +257,23 @@ def _choose(task, model: InferenceModel, tile, budget: int, to_file: bool, mode:
     what = f"{w}x{h} {'texture' if isinstance(task, _TextureTask) else 'image'}"
     info.update(size=[h, w], run=[H, W], bytes_per_pixel=round(per_px, 1), budget=budget)
     one_piece = H * W * per_px * MEMORY_SAFETY + fixed
+    info["estimates"] = {"single": int(one_piece)}
+    ops = banded_plan(model.g) if isinstance(task, _StyleTask) else None
+    if ops is not None:
+        peak = peak_elements(ops[0], 3 + task.g.noise_channels, H, W)[0]
+        band = int(min(BAND_ELEMENTS, max(2**12, peak // 16)))
+        need = (peak + 4 * band) * itemsize * MEMORY_SAFETY + fixed
+        info["estimates"]["exact"] = int(need)
     if tile is None and mode != "tiled" and one_piece <= budget:
         info.update(mode="single", estimate=int(one_piece))
         return "single", None
-    if isinstance(task, _StyleTask) and mode != "tiled" and tile is None:
-        ops = banded_plan(model.g)
-        if ops is not None:
-            peak = peak_elements(ops[0], 3 + task.g.noise_channels, H, W)[0]
-            band = int(min(BAND_ELEMENTS, max(2**16, peak // 16)))
-            need = (peak + 4 * band) * itemsize * MEMORY_SAFETY + fixed
-            if need <= budget:
-                info.update(mode="exact", estimate=int(need), band_elements=band)
-                return "exact", (ops, band)
-            if mode == "exact":
-                raise ConfigError(f"exact inference of this {what} needs ~{format_bytes(need)}, more than max_memory "
-                                  f"{format_bytes(budget)}; raise max_memory or use mode='tiled'")
+    if ops is not None and mode != "tiled" and tile is None:
+        if need <= budget:
+            info.update(mode="exact", estimate=int(need), band_elements=band)
+            return "exact", (ops, band)
+        if mode == "exact":
+            raise ConfigError(f"exact inference of this {what} needs ~{format_bytes(need)}, more than max_memory "
+                              f"{format_bytes(budget)}; raise max_memory or use mode='tiled'")
     if mode == "exact":
         raise ConfigError(f"exact inference of this {what} does not fit max_memory {format_bytes(budget)} in one piece; "
                           "raise max_memory or use mode='tiled'")

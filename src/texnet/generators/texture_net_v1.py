@@ -5,10 +5,11 @@ through a conv block (3x3, 3x3, 1x1); the coarser path is upsampled x2
 (nearest), both paths are normalized and concatenated, so channels grow by
 `channels` at every join (8, 16, 24, ...). A final 1x1 conv maps to RGB.
 Fully convolutional: the network itself runs at multiples of 2^(K-1) (with
-instance norm, more than one pixel at the coarsest scale); any other size is
-generated at the next size it runs at (`generation_size`) and cropped, so
-`generate(n, 333x517)` returns exactly 333x517 (a cropped circular sample no
-longer tiles seamlessly; sizes it runs at do).
+instance norm, more than one pixel at the coarsest scale; `check_size`, which
+training uses, insists on that). `generate` and sampling take any size: they
+run at the next size that works (`generation_size`) and crop, so
+`generate(n, (333, 517))` is exactly 333x517 (a cropped circular sample no
+longer tiles seamlessly; the sizes the network runs at do).
 Low capacity by design: 0.12 M parameters with the defaults.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..normalization import make_norm
-from .base import Generator, Size, conv, randn
+from .base import Generator, Size, conv, hw, randn
 
 
 class ConvBlock(nn.Sequential):
@@ -77,12 +78,33 @@ class TextureNetV1(Generator):
         return gh, gw
 
     def check_size(self, size: Size):
-        """Any positive size: the network runs at `generation_size(size)` and the output is cropped to it."""
-        return super().check_size(size)
+        """(h, w) if the network itself runs at `size` (training, raw noise); else a ConfigError saying what runs."""
+        h, w = super().check_size(size)
+        m = self.multiple
+        one_pixel = (h // m) * (w // m) < 2 and self.config["norm"] == "instance"
+        if h % m or w % m or one_pixel:
+            raise ConfigError(
+                f"TextureNetV1 with {self.scales} scales makes sizes that are multiples of {m}"
+                + (f", larger than {m}x{m} (instance norm needs more than one pixel at the coarsest scale)"
+                   if self.config["norm"] == "instance" else "")
+                + f"; {w}x{h} is not "
+                f"(try {max(2 * m, round(w / m) * m)}x{max(2 * m, round(h / m) * m)})"
+            )
+        return h, w
+
+    def generation_size(self, size: Size) -> Tuple[int, int]:
+        """The size the network runs at for an output of `size`: the next multiples of 2^(K-1), cropped afterwards."""
+        h, w = hw(size)
+        if h < 1 or w < 1:
+            return super().check_size(size)
+        m = self.multiple
+        gh, gw = -(-h // m) * m, -(-w // m) * m
+        if (gh // m) * (gw // m) < 2 and self.config["norm"] == "instance":
+            gh, gw = max(gh, 2 * m), max(gw, 2 * m)  # instance norm needs more than one pixel at the coarsest scale
+        return gh, gw
 
     def sample_noise(self, n: int, size: Size, generator: Optional[torch.Generator] = None, device=None) -> List[torch.Tensor]:
-        """Noise for the generation size of `size` (see generation_size), coarsest first."""
-        h, w = self.generation_size(size)
+        h, w = self.check_size(size)
         device = device or self.to_rgb.weight.device
         return [
             randn((n, self.noise_channels, h // 2**k, w // 2**k), generator, device)
