@@ -118,9 +118,59 @@ def rewrite_upsampling(g: nn.Module, inplace: bool = False) -> nn.Module:
     return g
 
 
+class FoldedOutputConv(nn.Module):
+    """Reflection pad + a k x k conv with very few output channels (RGB), folded for oneDNN's vector width.
+
+    A conv with 3 output channels pads them to a vector of 16 and wastes most
+    of the work. Folding the k column taps into the output channels gives a
+    k x 1 conv with 3k outputs (27 for k = 9), whose column-shifted slices
+    are then summed in float32: the same multiply-adds, ~1.5x faster on CPU.
+    """
+
+    def __init__(self, pad: int, conv: nn.Conv2d):
+        super().__init__()
+        co, ci, kh, kw = conv.weight.shape
+        self.pad, self.k, self.out_channels = pad, kw, co
+        self.conv = conv  # kept for the banded executor and for reference
+        folded = conv.weight.detach().permute(0, 3, 1, 2).reshape(co * kw, ci, kh, 1)  # channel c*k + dx
+        self.folded = nn.Parameter(folded.contiguous(), requires_grad=False)
+
+    def padded(self, xp: torch.Tensor) -> torch.Tensor:
+        """The conv of an input already padded by `pad` on every side."""
+        t = F.conv2d(xp, self.folded)  # (n, co*k, h, w + 2*pad)
+        n, _, h, wp = t.shape
+        w = wp - self.k + 1
+        t = t.view(n, self.out_channels, self.k, h, wp)
+        y = t[:, :, 0, :, 0:w].float()
+        for dx in range(1, self.k):
+            y.add_(t[:, :, dx, :, dx:dx + w])
+        if self.conv.bias is not None:
+            y.add_(self.conv.bias.detach().float().view(1, -1, 1, 1))
+        return y if xp.dtype in (torch.float32, torch.bfloat16) else y.to(xp.dtype)  # bf16 keeps the float32 sum
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.padded(F.pad(x, (self.pad,) * 4, mode="reflect"))
+
+
+def _fold_output_convs(g: nn.Module) -> int:
+    """Replace Sequential(ReflectionPad2d(p), Conv2d(c, <= 4, k x k)) layers by FoldedOutputConv; returns how many."""
+    count = 0
+    for parent in list(g.modules()):
+        for name, m in list(parent.named_children()):
+            if isinstance(m, nn.Sequential) and len(m) == 2 and isinstance(m[0], nn.ReflectionPad2d) \
+                    and isinstance(m[1], nn.Conv2d) and m[1].out_channels <= 4 and m[1].kernel_size[0] > 1 \
+                    and m[1].stride == (1, 1) and m[1].padding == (0, 0) and m[1].groups == 1 \
+                    and len(set(m[0].padding)) == 1 and m[0].padding[0] == m[1].kernel_size[0] // 2:
+                setattr(parent, name, FoldedOutputConv(m[0].padding[0], m[1]))
+                count += 1
+    return count
+
+
 def rewrite_for_inference(g: nn.Module) -> nn.Module:
-    """Every inference-only rewrite of this module, applied in place to `g` (an inference copy)."""
-    return rewrite_upsampling(g, inplace=True)
+    """Every inference-only rewrite (phase upsampling, folded RGB output conv), in place on `g`, an inference copy."""
+    rewrite_upsampling(g, inplace=True)
+    _fold_output_convs(g)
+    return g
 
 
 def count_rewrites(g: nn.Module) -> int:

@@ -32,27 +32,36 @@ class StatsNorm(nn.Module):
         self.mode = "live"
         self.mean: Optional[torch.Tensor] = None
         self.var: Optional[torch.Tensor] = None
-        self._affine = None
+        self._params = None
 
     def set_stats(self, mean: torch.Tensor, var: torch.Tensor) -> None:
         """Freeze these per-channel statistics (float32, shape (C,))."""
         self.mean, self.var = mean.detach().float(), var.detach().float()
-        scale = self.weight.detach().float() * torch.rsqrt(self.var + self.eps)
-        self._affine = (scale, self.bias.detach().float() - self.mean * scale)
+        self._params = (self.weight.detach().float(), self.bias.detach().float())
         self.mode = "frozen"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "frozen":
-            scale, shift = self._affine
-            view = (1, -1, 1, 1)
-            return torch.addcmul(shift.to(x.dtype).view(view), x, scale.to(x.dtype).view(view))
+        if self.mode == "frozen":  # eval-mode batch norm is the per-channel affine map, and fast in bf16
+            return F.batch_norm(x, self.mean, self.var, *self._params, False, 0.0, self.eps)
         if self.mode == "record":
             if x.shape[0] != 1:
                 raise ConfigError("statistics are recorded on one image at a time")
-            var, mean = torch.var_mean(x.float(), dim=(0, 2, 3), unbiased=False)
-            self.mean, self.var = mean, var
+            y, self.mean, self.var = batch_stats(x, self.weight, self.bias, self.eps)
+            return y
         return F.instance_norm(x, weight=self.weight.to(x.dtype), bias=self.bias.to(x.dtype),
                                use_input_stats=True, eps=self.eps)
+
+
+def batch_stats(x: torch.Tensor, weight, bias, eps: float):
+    """(normalized x, mean, variance) over (N, H, W) per channel; for one image that is instance norm.
+
+    torch.native_batch_norm returns its float32 statistics with the output;
+    at 512² x 48 channels in bf16 it takes 5 ms where torch.var_mean takes 100.
+    """
+    w = weight.detach().float() if weight is not None else None
+    b = bias.detach().float() if bias is not None else None
+    y, mean, invstd = torch.native_batch_norm(x, w, b, None, None, True, 0.0, eps)
+    return y, mean, (invstd.double().pow(-2) - eps).clamp_min(0).float()
 
 
 def swap_in_stats_norms(net: nn.Module) -> List[StatsNorm]:

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .banded import banded_plan, peak_elements, run_ops, stream_last
+from .banded import Stored, banded_plan, peak_elements, run_body, stream_last
 from .bigimage import PngStreamWriter, read_rgb_uint8
 from .errors import ConfigError
 from .generators import Generator, StyleNet, TextureNetV1
@@ -308,8 +308,9 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
                 set_mode(norms, "live")
                 x = task.inputs(0, task.run[0], 0, task.run[1])
                 x = torch.cat([t for t in x if t is not None], 1).to(model.dtype)
-                x = run_ops(body, x, band)
-                stream_last(last, x, task.size, 256, sink.write_rows)
+                src = run_body(body, Stored(x), band, last)
+                del x
+                stream_last(last, src, task.size, 256, sink.write_rows)
             else:
                 window_px = int((budget - detail.fixed_bytes) / detail.window_bytes(1))
                 set_mode(norms, "record")

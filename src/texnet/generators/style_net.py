@@ -86,7 +86,7 @@ class StyleNet(Generator):
 
     def sample_noise(self, n: int, size: Size, generator: Optional[torch.Generator] = None, device=None):
         h, w = hw(size)
-        return randn((n, self.noise_channels, h, w), generator, device or self.body[-1][1].weight.device)
+        return randn((n, self.noise_channels, h, w), generator, device or next(self.parameters()).device)
 
     def forward(self, x0: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         if x0.dim() != 4 or x0.shape[1] != 3:
