@@ -260,7 +260,7 @@ def _choose(task, model: InferenceModel, tile, budget: int, to_file: bool, mode:
     info["estimates"] = {"single": int(one_piece)}
     ops = banded_plan(model.g) if isinstance(task, _StyleTask) else None
     if ops is not None:
-        peak = peak_elements(ops[0], 3 + task.g.noise_channels, H, W)[0]
+        peak = peak_elements(ops[0], 3 + task.g.noise_channels, H, W, last=ops[1])[0]
         band = int(min(BAND_ELEMENTS, max(2**12, peak // 16)))
         need = (peak + 4 * band) * itemsize * MEMORY_SAFETY + fixed
         info["estimates"]["exact"] = int(need)
