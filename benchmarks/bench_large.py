@@ -129,11 +129,11 @@ def eager_fast_path(size: int, repeats: int) -> dict:
 
 def onnx_vs_torch(sizes, repeats: int) -> dict:
     """StyleNet(16): torch fp32, torch bf16 fast path, onnxruntime fp32 (plain and phase-upsampling graphs)."""
-    try:
-        from texnet.export import OnnxGenerator, export_onnx
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        return {"error": f"onnxruntime unavailable ({exc})"}
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return {"error": "onnxruntime is not installed (pip install texnet[onnx])"}
+    from texnet.export import OnnxGenerator, export_onnx
     from texnet.generators import StyleNet
     from texnet.inference import prepare_inference
 

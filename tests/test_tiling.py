@@ -170,6 +170,13 @@ def test_a_budget_too_small_is_one_config_error_before_anything_is_written(style
         tiled_stylize(style, photo, out=tmp_path / "no" / "x.png")
 
 
+def test_dry_run_plans_without_writing(style, photo, tmp_path):
+    info = tiled_stylize(style, photo, max_memory=4 * MiB, tile=16, out=tmp_path / "o.png", dry_run=True)
+    assert info["mode"] == "tiled" and info["estimate"] <= 4 * MiB and not list(tmp_path.iterdir())
+    with pytest.raises(ConfigError):
+        tiled_sample(TextureNetV1(scales=2, channels=2), 4096, max_memory="10M", dry_run=True)
+
+
 def test_wrong_generators_are_refused():
     with pytest.raises(ConfigError, match="TextureNetV1"):
         tiled_sample(TextureNetV2(size=16, hidden=32, base_channels=64), 16)

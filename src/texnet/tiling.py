@@ -289,11 +289,13 @@ def _choose(task, model: InferenceModel, tile, budget: int, to_file: bool, mode:
 
 
 def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[PathLike], show: bool,
-         stats_pixels: Optional[int], mode: str, info: Optional[dict]):
+         stats_pixels: Optional[int], mode: str, info: Optional[dict], dry_run: bool = False):
     info = {} if info is None else info
     _check_out(out)
     to_file = out is not None and Path(out).suffix.lower() == ".png"
     choice, detail = _choose(task, model, tile, budget, to_file, mode, info)
+    if dry_run:
+        return info
     h, w = task.size
     sink = _PngSink(out, w, h) if to_file else _ArraySink(h, w)
     try:
@@ -330,7 +332,8 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
 
 def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0, precision: str = "fp32",
                   out: Optional[PathLike] = None, max_pixels: Optional[int] = None, mode: str = "auto",
-                  stats_pixels: Optional[int] = None, info: Optional[dict] = None, show_progress: bool = False):
+                  stats_pixels: Optional[int] = None, info: Optional[dict] = None, show_progress: bool = False,
+                  dry_run: bool = False):
     """Stylize an image of any size within `max_memory` bytes: (H, W, 3) uint8, or the path of `out`.
 
     `image`: a path or 'sample:NAME', an HxWx3 array (uint8 or float in [0, 1]),
@@ -342,7 +345,8 @@ def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0
     None chooses it from the budget (default: TEXNET_MAX_MEMORY, else
     min(3 GiB, half the available memory)). A .png `out` is streamed band by
     band; other formats are saved from the full array. `stats_pixels` caps
-    the statistics pass. `info`, if given, is filled with what was chosen.
+    the statistics pass. `info`, if given, is filled with what was chosen;
+    `dry_run` returns it without computing anything (every check included).
     """
     src = g.source if isinstance(g, InferenceModel) else g
     if not isinstance(src, StyleNet):
@@ -351,12 +355,12 @@ def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0
     source = _Source(image, max_pixels)
     model, norms = _prepare(g, precision)
     return _run(_StyleTask(model.source, source, seed), model, norms, tile, budget, out, show_progress,
-                stats_pixels, mode, info)
+                stats_pixels, mode, info, dry_run)
 
 
 def tiled_sample(g: Generator, size, seed: int = 0, tile=None, max_memory=None, precision: str = "fp32",
                  out: Optional[PathLike] = None, mode: str = "auto", stats_pixels: Optional[int] = None,
-                 info: Optional[dict] = None, show_progress: bool = False):
+                 info: Optional[dict] = None, show_progress: bool = False, dry_run: bool = False):
     """One TextureNetV1 texture of any size within `max_memory` bytes: (H, W, 3) uint8, or the path of `out`.
 
     One forward if it fits ('exact' demands that), else tiles normalized with
@@ -370,7 +374,7 @@ def tiled_sample(g: Generator, size, seed: int = 0, tile=None, max_memory=None, 
     budget = _budget(max_memory)
     model, norms = _prepare(g, precision)
     return _run(_TextureTask(src, size, seed), model, norms, tile, budget, out, show_progress, stats_pixels,
-                mode, info)
+                mode, info, dry_run)
 
 
 def untiled_reference(g: Generator, seed: int = 0, image=None, size=None) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..normalization import make_norm
-from .base import Generator, Size, conv, hw, randn
+from .base import Generator, Size, conv, randn
 
 
 class ConvBlock(nn.Sequential):
@@ -69,8 +69,8 @@ class TextureNetV1(Generator):
         return 2 ** (self.scales - 1)
 
     def generation_size(self, size: Size) -> Tuple[int, int]:
-        """The size the network runs at for an output of `size`: multiples of 2^(K-1), cropped afterwards."""
-        h, w = super().check_size(size)
+        """The size the network runs at for an output of `size`: the next multiples of 2^(K-1), cropped afterwards."""
+        h, w = super().check_size(size)  # the base check: positive sizes only
         m = self.multiple
         gh, gw = -(-h // m) * m, -(-w // m) * m
         if (gh // m) * (gw // m) < 2 and self.config["norm"] == "instance":
@@ -91,17 +91,6 @@ class TextureNetV1(Generator):
                 f"(try {max(2 * m, round(w / m) * m)}x{max(2 * m, round(h / m) * m)})"
             )
         return h, w
-
-    def generation_size(self, size: Size) -> Tuple[int, int]:
-        """The size the network runs at for an output of `size`: the next multiples of 2^(K-1), cropped afterwards."""
-        h, w = hw(size)
-        if h < 1 or w < 1:
-            return super().check_size(size)
-        m = self.multiple
-        gh, gw = -(-h // m) * m, -(-w // m) * m
-        if (gh // m) * (gw // m) < 2 and self.config["norm"] == "instance":
-            gh, gw = max(gh, 2 * m), max(gw, 2 * m)  # instance norm needs more than one pixel at the coarsest scale
-        return gh, gw
 
     def sample_noise(self, n: int, size: Size, generator: Optional[torch.Generator] = None, device=None) -> List[torch.Tensor]:
         h, w = self.check_size(size)
