@@ -1,6 +1,6 @@
 """Large images and runtimes: tiled/banded inference at 4096²-16384², ONNX vs PyTorch, the eager fast path.
 
-    python benchmarks/bench_large.py [--quick] [--skip-16k] [--json PATH]
+    python benchmarks/bench_large.py [--quick] [--skip-16k] [--threads N] [--json PATH]
 
 Memory rows run in a fresh interpreter each (`--case NAME`) and report that
 process's peak resident set (VmHWM: imports, weights and all). Timing rows
@@ -83,7 +83,7 @@ def run_case(name: str) -> dict:
 
 
 def case_in_child(name: str, timeout: float) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", name]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", name, "--threads", str(torch.get_num_threads())]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -183,7 +183,10 @@ def main() -> int:
     ap.add_argument("--skip-16k", action="store_true")
     ap.add_argument("--json", default=str(RESULTS / "bench_large.json"))
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; default: torch's")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.case:
         print(json.dumps(run_case(args.case)))
         return 0
