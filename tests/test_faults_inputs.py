@@ -507,7 +507,7 @@ def test_invalid_option_values_are_rejected_before_any_work(world, capsys, monke
     assert not out.exists()
 
 
-@pytest.mark.parametrize("argv", [["sample", "--size", "30"], ["sample", "-n", "0"], ["sample", "--batch-size", "0"],
+@pytest.mark.parametrize("argv", [["sample", "--size", "0"], ["sample", "-n", "0"], ["sample", "--batch-size", "0"],
                                   ["sample", "--seed", str(2**64)], ["stylize", "IMG", "--size", "0"],
                                   ["evaluate", "-n", "0"], ["evaluate", "--size", "30"]])
 def test_invalid_inference_options_are_one_line(world, capsys, argv):

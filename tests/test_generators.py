@@ -71,25 +71,45 @@ def test_v1_noise_is_coarsest_first():
     assert [tuple(t.shape) for t in z] == [(2, 3, 4, 8), (2, 3, 8, 16), (2, 3, 16, 32), (2, 3, 32, 64)]
 
 
+@pytest.mark.parametrize("size,run", [(33, (64, 64)), ((50, 70), (64, 96)), (100, (128, 128)), (16, (64, 64)),
+                                      ((333, 517), (352, 544))])
+def test_v1_any_size_comes_back_exactly(size, run):
+    """The network runs at the next multiple of 32 (more than one coarsest pixel for instance norm), then crops."""
+    g = TextureNetV1(channels=2)
+    h, w = (size, size) if isinstance(size, int) else size
+    assert g.generation_size(size) == run
+    x = g.generate(2, size, seed=0)
+    assert x.shape == (2, 3, h, w) and _in_unit_range(x)
+
+
 @pytest.mark.parametrize("size,suggest", [(33, "32x32"), ((50, 70), "64x64"), (100, "96x96"), (16, "32x32")])
-def test_v1_non_multiples_raise_a_helpful_error(size, suggest):
+def test_v1_check_size_stays_strict_with_a_helpful_error(size, suggest):
+    """The network's own size check (training, raw noise) still names the sizes it runs at."""
     g = TextureNetV1()
     with pytest.raises(ConfigError) as info:
-        g.generate(1, size)
-    msg = str(info.value)
-    assert "multiples of 32" in msg and "6 scales" in msg
-    assert suggest in msg  # a size that would work
-    assert "\n" not in msg
-    with pytest.raises(ConfigError):
         g.check_size(size)
+    msg = str(info.value)
+    assert "multiples of 32" in msg and "6 scales" in msg and suggest in msg and "\n" not in msg
+    with pytest.raises(ConfigError):
+        g.sample_noise(1, size)
+
+
+def test_v1_crop_is_the_top_left_of_the_generation_size():
+    g = TextureNetV1(scales=3, channels=2).eval()
+    assert torch.equal(g.generate(1, (13, 21), seed=5), g.generate(1, g.generation_size((13, 21)), seed=5)[..., :13, :21])
 
 
 def test_v1_multiple_follows_the_number_of_scales():
+    assert TextureNetV1(scales=3).generation_size((12, 20)) == (12, 20)
+    assert TextureNetV1(scales=3).generation_size(14) == (16, 16)
+    assert TextureNetV1(scales=1).generation_size((7, 13)) == (7, 13)
     assert TextureNetV1(scales=3).check_size((12, 20)) == (12, 20)
     with pytest.raises(ConfigError, match="multiples of 4"):
         TextureNetV1(scales=3).check_size(14)
     with pytest.raises(ConfigError):
         TextureNetV1(scales=0)
+    with pytest.raises(ConfigError, match="positive"):
+        TextureNetV1().generation_size(0)
 
 
 def test_v1_wrong_number_of_noise_tensors():

@@ -4,7 +4,10 @@ Fast path: `precision` 'bf16'/'fp16' runs a copy of the generator whose
 weights *and* activations are in that type (autocast would keep instance norm
 and padding in fp32 and cast around every layer, which measured slower),
 `channels_last` stores it NHWC, `compile` wraps it in `torch.compile` (falls
-back to eager if that fails). Outputs always come back as float32 on the CPU.
+back to eager if that fails). `fast_upsample` (on whenever a copy is made)
+rewrites the copy's "nearest x2 + pad + 3x3 conv" stages into exact
+low-resolution phase convolutions (fast_upsample.py): equal up to float
+rounding (~1e-6), not bit-identical. Outputs always come back as float32 on the CPU.
 The default 'fp32' is bit-identical to calling the generator; 'auto' means
 bf16 where the device runs it natively. Timings and tolerances:
 benchmarks/RESULTS.md.
@@ -22,8 +25,10 @@ import torch.nn as nn
 
 from .checkpoints import load
 from .errors import CheckpointError
+from .fast_upsample import rewrite_for_inference
 from .files import RunFolder
 from .generators import Generator
+from .generators.base import hw
 from .images import load_image, make_grid, resolve_path, save_image
 from .runtime import resolve_precision
 
@@ -49,17 +54,23 @@ class InferenceModel(nn.Module):
     `Generator.generate` stay fp32).
     """
 
-    def __init__(self, g: Generator, precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+    def __init__(self, g: Generator, precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 fast_upsample: Optional[bool] = None):
         super().__init__()
         device = next(g.parameters()).device
         self.precision = resolve_precision(precision, device)
         self.dtype = DTYPES[self.precision]
         self.channels_last = bool(channels_last)
         self.source = g
-        if self.precision == "fp32" and not self.channels_last and not compile:
+        copied = self.precision != "fp32" or self.channels_last or compile
+        self.fast_upsample = copied if fast_upsample is None else bool(fast_upsample)
+        if not copied and not self.fast_upsample:
             self.g = g  # the default path: the generator itself, bit-identical
         else:
-            self.g = copy.deepcopy(g).eval().to(self.dtype)
+            self.g = copy.deepcopy(g).eval()
+            if self.fast_upsample:
+                rewrite_for_inference(self.g)
+            self.g = self.g.to(self.dtype)
             if self.channels_last:
                 self.g = self.g.to(memory_format=torch.channels_last)
         self.g.eval()
@@ -88,9 +99,9 @@ class InferenceModel(nn.Module):
 
 
 def prepare_inference(g: Generator, precision: str = "fp32", channels_last: bool = False,
-                      compile: bool = False) -> InferenceModel:
+                      compile: bool = False, fast_upsample: Optional[bool] = None) -> InferenceModel:
     """The fast inference path of a generator (see the module docstring)."""
-    return g if isinstance(g, InferenceModel) else InferenceModel(g, precision, channels_last, compile)
+    return g if isinstance(g, InferenceModel) else InferenceModel(g, precision, channels_last, compile, fast_upsample)
 
 
 def require_task(g: Generator, task: str, path) -> None:
@@ -113,11 +124,12 @@ def sample_textures(g: Generator, n: int, size=None, seed: int = 0, batch_size: 
     device = model.device
     gen = torch.Generator().manual_seed(seed)
     size = size if size is not None else g.default_size()
-    g.check_size(size)
+    run = g.generation_size(size)  # any size: the network runs at `run` and the output is cropped
+    h, w = hw(size)
     out = []
     for start in range(0, n, batch_size):
-        z = g.sample_noise(min(batch_size, n - start), size, gen, device)
-        out.append(model(z).float().cpu())
+        z = g.sample_noise(min(batch_size, n - start), run, gen, device)
+        out.append(model(z)[..., :h, :w].float().cpu())  # cropped where the network runs at a larger size
     return torch.cat(out)
 
 
@@ -182,7 +194,7 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
     g = load(model, device=device)
     require_task(g, "texture", model)
     if size is not None:
-        g.check_size(size)
+        g.generation_size(size)  # refused before the run folder exists if no size can be made
     run = RunFolder(out, overwrite=overwrite)
     t0 = time.perf_counter()
     fast = prepare_inference(g, precision, channels_last, compile)

@@ -51,6 +51,10 @@ class Generator(nn.Module):
             raise ConfigError(f"size must be positive, got {h}x{w}")
         return h, w
 
+    def generation_size(self, size: Size) -> Tuple[int, int]:
+        """The size the network runs at to produce `size` (then cropped); the size itself unless overridden."""
+        return self.check_size(size)
+
     def sample_noise(self, n: int, size: Size, generator: Optional[torch.Generator] = None, device=None):
         raise NotImplementedError
 
@@ -59,9 +63,11 @@ class Generator(nn.Module):
         """n texture samples (eval mode, no grad) from fresh noise; `seed` makes them reproducible."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         device = device or next(self.parameters()).device
-        z = self.sample_noise(n, size if size is not None else self.default_size(), gen, device)
+        size = size if size is not None else self.default_size()
+        h, w = hw(size)
+        z = self.sample_noise(n, self.generation_size(size), gen, device)
         with eval_mode(self):
-            return self(z)
+            return self(z)[..., :h, :w]  # generators that run at a larger size crop back to the one asked for
 
     def default_size(self) -> Tuple[int, int]:
         return hw(self.config.get("size", 256))

@@ -132,7 +132,7 @@ class StyleNet(Generator):
 
     def sample_noise(self, n: int, size: Size, generator: Optional[torch.Generator] = None, device=None):
         h, w = hw(size)
-        return randn((n, self.noise_channels, h, w), generator, device or self.body[-1][1].weight.device)
+        return randn((n, self.noise_channels, h, w), generator, device or next(self.parameters()).device)
 
     @property
     def styles(self) -> int:

@@ -4,12 +4,17 @@ Noise enters at K scales (ratios 2^(K-1) ... 1 of the output). Each scale goes
 through a conv block (3x3, 3x3, 1x1); the coarser path is upsampled x2
 (nearest), both paths are normalized and concatenated, so channels grow by
 `channels` at every join (8, 16, 24, ...). A final 1x1 conv maps to RGB.
-Fully convolutional: it samples any size that is a multiple of 2^(K-1).
+Fully convolutional: the network itself runs at multiples of 2^(K-1) (with
+instance norm, more than one pixel at the coarsest scale; `check_size`, which
+training uses, insists on that). `generate` and sampling take any size: they
+run at the next size that works (`generation_size`) and crop, so
+`generate(n, (333, 517))` is exactly 333x517 (a cropped circular sample no
+longer tiles seamlessly; the sizes the network runs at do).
 Low capacity by design: 0.12 M parameters with the defaults.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -63,7 +68,17 @@ class TextureNetV1(Generator):
     def multiple(self) -> int:
         return 2 ** (self.scales - 1)
 
+    def generation_size(self, size: Size) -> Tuple[int, int]:
+        """The size the network runs at for an output of `size`: the next multiples of 2^(K-1), cropped afterwards."""
+        h, w = super().check_size(size)  # the base check: positive sizes only
+        m = self.multiple
+        gh, gw = -(-h // m) * m, -(-w // m) * m
+        if (gh // m) * (gw // m) < 2 and self.config["norm"] == "instance":
+            gh, gw = max(gh, 2 * m), max(gw, 2 * m)  # instance norm needs more than one pixel at the coarsest scale
+        return gh, gw
+
     def check_size(self, size: Size):
+        """(h, w) if the network itself runs at `size` (training, raw noise); else a ConfigError saying what runs."""
         h, w = super().check_size(size)
         m = self.multiple
         one_pixel = (h // m) * (w // m) < 2 and self.config["norm"] == "instance"

@@ -1,0 +1,171 @@
+"""ONNX export of StyleNet and TextureNetV1, and an onnxruntime runner that behaves like the torch generator.
+
+The graph has dynamic height and width and takes the noise as explicit
+inputs, so the caller (the runner) controls the seed:
+
+* StyleNet: inputs `image` (N, 3, H, W) and, with noise channels, `noise`
+  (N, noise_channels, H, W); H and W multiples of 4, at least 8 (the runner
+  pads like StyleNet.forward and crops back). Output `output`, RGB in [0, 1].
+* TextureNetV1: inputs `noise_0` ... `noise_{K-1}` (coarsest first, as
+  sample_noise makes them). Output `output` at the generation size.
+
+Instance norm exports as ONNX InstanceNormalization (the custom
+InstanceNorm2d calls F.instance_norm; checked against torch in the tests).
+The generator's architecture and config travel in the model's metadata, so
+`OnnxGenerator(path)` needs nothing else. onnx / onnxruntime are optional:
+without them these functions raise one TexnetError line.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import CheckpointError, ConfigError, TexnetError
+from .generators import StyleNet, TextureNetV1, build_generator
+from .generators.base import hw
+from .generators.style_net import MIN_SIDE
+
+PathLike = Union[str, os.PathLike]
+OPSET = 17
+_INSTALL = "pip install texnet[onnx]"
+
+
+def _require(module: str):
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise TexnetError(f"ONNX support needs the '{module}' package ({_INSTALL})") from exc
+
+
+class _StyleGraph(nn.Module):
+    """What the ONNX graph computes for a StyleNet: concat noise, body, sigmoid (no padding, no crop)."""
+
+    def __init__(self, g: StyleNet):
+        super().__init__()
+        self.body = g.body
+        self.noise = g.noise_channels > 0
+
+    def forward(self, image, noise=None):
+        x = torch.cat([image, noise], 1) if self.noise else image
+        return torch.sigmoid(self.body(x))
+
+
+def export_onnx(g, path: PathLike, opset: int = OPSET, fast_upsample: bool = False) -> Path:
+    """Write `g` (StyleNet or TextureNetV1) as an ONNX file with dynamic height/width; returns the path.
+
+    `fast_upsample` exports the phase-convolution form of the upsampling
+    stages (fast_upsample.py) instead of Resize + Conv.
+    """
+    onnx = _require("onnx")
+    if not isinstance(g, (StyleNet, TextureNetV1)):
+        raise ConfigError(f"export_onnx supports StyleNet and TextureNetV1, not {type(g).__name__}")
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise ConfigError(f"{path}: the ONNX file name must end in .onnx")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: the folder {path.parent} does not exist")
+    net = copy.deepcopy(g).float().eval()
+    if fast_upsample:
+        from .fast_upsample import rewrite_upsampling
+
+        rewrite_upsampling(net, inplace=True)
+    if isinstance(net, StyleNet):
+        module = _StyleGraph(net).eval()
+        args = (torch.rand(1, 3, 64, 64),) + ((torch.randn(1, net.noise_channels, 64, 64),) if net.noise_channels else ())
+        names = ["image"] + (["noise"] if net.noise_channels else [])
+    else:
+        module = net
+        args = (list(net.sample_noise(1, 4 * net.multiple)),)
+        names = [f"noise_{k}" for k in range(net.scales)]
+    if isinstance(net, StyleNet):  # image and noise share one height and width
+        axes = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
+    else:  # one pair of dims per scale
+        axes = {n: {0: "batch", 2: f"height_{k}", 3: f"width_{k}"} for k, n in enumerate(names)}
+    axes["output"] = {0: "batch", 2: "height", 3: "width"}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(tmp), input_names=names, output_names=["output"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+        model = onnx.load(str(tmp))
+        meta = {"texnet_arch": g.arch, "texnet_config": json.dumps(g.config), "texnet_task": g.task}
+        onnx.helper.set_model_props(model, meta)
+        onnx.save(model, str(tmp))
+        os.replace(tmp, path)
+    except TexnetError:
+        raise
+    except Exception as exc:
+        raise TexnetError(f"ONNX export of {g.arch} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+class OnnxGenerator:
+    """An exported generator run by onnxruntime, with the torch generator's `stylize` / `generate` calls."""
+
+    def __init__(self, path: PathLike, threads: Optional[int] = None):
+        ort = _require("onnxruntime")
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such ONNX file")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise CheckpointError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:200]})") from exc
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "texnet_arch" not in meta:
+            raise CheckpointError(f"{path}: not a texnet ONNX export (no texnet metadata)")
+        self.arch, self.task = meta["texnet_arch"], meta.get("texnet_task")
+        self.config = json.loads(meta["texnet_config"])
+        self.shell = build_generator(self.arch, self.config)  # shapes and noise only; its weights are unused
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, *arrays) -> np.ndarray:
+        """Run the graph on numpy inputs (in the exported order)."""
+        feed = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self.inputs, arrays)}
+        return self.session.run(["output"], feed)[0]
+
+    def stylize(self, x0: torch.Tensor, seed: Optional[int] = None, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Like StyleNet.stylize: any size in, the same size out (padded to a multiple of 4 and cropped)."""
+        if self.task != "style":
+            raise ConfigError(f"{self.arch} is a texture generator; use generate()")
+        n, _, h, w = x0.shape
+        nc = self.shell.noise_channels
+        x = x0.float()
+        if nc:
+            if z is None:
+                gen = torch.Generator().manual_seed(seed) if seed is not None else None
+                z = self.shell.sample_noise(n, (h, w), gen, "cpu")
+            x = torch.cat([x, z.float()], 1)
+        ph, pw = max(MIN_SIDE, h + (-h) % 4) - h, max(MIN_SIDE, w + (-w) % 4) - w
+        if ph or pw:
+            mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        parts = (x[:, :3], x[:, 3:]) if nc else (x,)
+        y = self(*[p.numpy() for p in parts])
+        return torch.from_numpy(y)[..., :h, :w]
+
+    def generate(self, n: int, size=None, seed: Optional[int] = None) -> torch.Tensor:
+        """Like Generator.generate for TextureNetV1: the same noise for the same seed, cropped to `size`."""
+        if self.task == "style":
+            raise ConfigError(f"{self.arch} is a stylization network; use stylize()")
+        size = size if size is not None else self.shell.default_size()
+        h, w = hw(size)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = self.shell.sample_noise(n, self.shell.generation_size(size), gen, "cpu")
+        return torch.from_numpy(self(*[t.numpy() for t in z]))[..., :h, :w]
