@@ -14,7 +14,8 @@ from texnet.checkpoints import save_checkpoint
 from texnet.apps.cli import main
 from texnet.errors import CheckpointError, ConfigError
 from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
-from texnet.inference import run_sample, run_stylize, sample_textures
+from texnet.apps.runs import run_sample, run_stylize
+from texnet.inference import sample_textures
 
 TRAIN_TEXTURE = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "--generator", "v1",
                  "--scales", "3", "--size", "32", "--batch-size", "2", "--steps", "3", "--device", "cpu",

@@ -28,6 +28,8 @@ from .optimize import OPTIMIZERS
 from .options import check_fields, option
 from .runtime import PRECISIONS
 from .styles import DEFAULT_STRENGTH_MODE, STRENGTH_MODES
+from .tile_plan import parse_bytes
+from .tiling import MODES as TILE_MODES
 
 #: Commands that stylize with a trained network (and take the style, strength and colour options).
 STYLIZE = ("stylize", "stylize-video")
@@ -309,7 +311,10 @@ class TrainConfig:
 class InferenceConfig:
     """One forward pass per output with a trained generator (texnet sample / stylize)."""
 
-    model: Optional[str] = option(None, "model.pt / checkpoint.pt (or its run folder)", required=True)
+    model: Optional[str] = option(None, "model.pt / checkpoint.pt (or its run folder)")
+    #: Exported by `texnet export`; run by onnxruntime (pip install texnet[onnx]).
+    onnx: Optional[str] = option(None, "run this ONNX file with onnxruntime instead of a --model checkpoint",
+                                 commands=("sample", "stylize"))
     n: int = option(8, "number of samples", flag="-n", low=1, commands=("sample",))
     grid_only: bool = option(False, "write only grid.png", commands=("sample",))
     no_grid: bool = option(False, "write only the sample files", commands=("sample",))
@@ -336,14 +341,26 @@ class InferenceConfig:
     stabilize: float = option(0.0, "motion-aware running average of output frames, 0 = off (0.8 halves the "
                               "frame-to-frame change)", low=0, high=0.99, commands=("stylize-video",))
     max_frames: Optional[int] = option(None, "stop after this many frames", low=1, commands=("stylize-video",))
+    #: Large outputs (texnet.tiling): automatic when one piece would not fit the memory budget.
+    tile: Optional[int] = option(None, "tile side in px: process the output in overlapping tiles (implies tiling)",
+                                 low=16, commands=("sample", "stylize"), group="large")
+    max_memory: Optional[str] = option(None, "memory budget for one output, e.g. 4G or 512M (also TEXNET_MAX_MEMORY)",
+                                       default_text="min(3G, half the free memory)", commands=("sample", "stylize"),
+                                       group="large")
+    tile_mode: str = option("auto", "auto: one piece if it fits, else exact bands (StyleNet), else tiles with "
+                            "frozen instance-norm statistics; exact: never approximate; tiled: always tile",
+                            choices=TILE_MODES, commands=("sample", "stylize"), group="large")
     #: Measured slower on CPU for these generators (instance norm returns NCHW); may help on GPUs.
     channels_last: bool = option(False, "NHWC generator", group="speed")
     compile: bool = option(False, "torch.compile the generator (falls back to eager)", group="speed")
 
     def validate(self, command: Optional[str] = None) -> "InferenceConfig":
         check_fields(self, command)
-        if not self.model:
-            raise ConfigError("needs --model MODEL (a model.pt, checkpoint.pt or run folder)")
+        if bool(self.model) == bool(self.onnx):
+            raise ConfigError("needs --model MODEL (a model.pt, checkpoint.pt or run folder)"
+                              + (" or --onnx FILE, not both" if command in ("sample", "stylize") else ""))
+        if self.max_memory is not None:
+            parse_bytes(self.max_memory)
         if self.style_index is not None and self.style_mix:
             raise ConfigError("give --style-index K or --style-mix, not both")
         return self

@@ -15,21 +15,16 @@ benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import copy
-import time
 import warnings
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from .checkpoints import load
 from .errors import CheckpointError
 from .fast_upsample import rewrite_for_inference
-from .files import RunFolder
 from .generators import Generator
 from .generators.base import hw
-from .images import load_image, make_grid, resolve_path, save_image
 from .runtime import resolve_precision
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -187,31 +182,6 @@ class _Cast(nn.Module):
         return self.model.g(*args, style=style).float()
 
 
-def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", overwrite: bool = False,
-               grid: bool = True, files: bool = True, batch_size: int = 8, precision: str = "fp32",
-               channels_last: bool = False, compile: bool = False) -> Dict[str, object]:
-    """`texnet sample`: PNG files and/or a grid of n samples in run folder `out`."""
-    g = load(model, device=device)
-    require_task(g, "texture", model)
-    if size is not None:
-        g.generation_size(size)  # refused before the run folder exists if no size can be made
-    run = RunFolder(out, overwrite=overwrite)
-    t0 = time.perf_counter()
-    fast = prepare_inference(g, precision, channels_last, compile)
-    imgs = sample_textures(fast, n, size, seed, batch_size)
-    seconds = time.perf_counter() - t0
-    written = []
-    if files:
-        for i, img in enumerate(imgs):
-            written.append(save_image(img, run.file(f"sample_{i:03d}.png")).name)
-    if grid:
-        written.append(save_image(make_grid(list(imgs), ncol=min(4, n)), run.file("grid.png")).name)
-    info = {"command": "sample", "model": str(model), "architecture": g.arch, "n": n, "size": list(imgs.shape[-2:]),
-            "seed": seed, "device": str(device), "precision": fast.precision, "seconds": seconds, "outputs": written}
-    run.write_json("config.json", info)
-    return info
-
-
 def style_selector(g: Generator, index: Optional[int] = None, mix: Optional[str] = None):
     """The style selector of `--style-index K` / `--style-mix NAME=W,...` for a loaded network (None: style 0)."""
     from .styles import parse_style_mix, resolve_style
@@ -223,35 +193,3 @@ def style_selector(g: Generator, index: Optional[int] = None, mix: Optional[str]
         resolve_style(index, 1, styles)  # out of range: one clear line
         return index
     return parse_style_mix(mix, names) if mix else None
-
-
-def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, device="cpu",
-                overwrite: bool = False, max_pixels: Optional[int] = None, precision: str = "fp32",
-                channels_last: bool = False, compile: bool = False, style_index: Optional[int] = None,
-                style_mix: Optional[str] = None, strength: float = 1.0, strength_mode: Optional[str] = None,
-                preserve_color: bool = False) -> Dict[str, object]:
-    """`texnet stylize`: one stylized PNG per input image (name_stylized.png) in run folder `out`."""
-    g = load(model, device=device)
-    require_task(g, "style", model)
-    style = style_selector(g, style_index, style_mix)
-    fast = prepare_inference(g, precision, channels_last, compile)
-    for src in images:
-        resolve_path(src)  # every input checked before anything is written
-    run = RunFolder(out, overwrite=overwrite)
-    written: List[str] = []
-    times: List[float] = []
-    for i, src in enumerate(images):
-        x = load_image(src, size=size, max_pixels=max_pixels)
-        t0 = time.perf_counter()
-        y = stylize_image(fast, x, seed, style=style, strength=strength, strength_mode=strength_mode,
-                          preserve_color=preserve_color)
-        times.append(time.perf_counter() - t0)
-        stem = Path(str(src).replace("sample:", "")).stem
-        name = f"{stem}_stylized.png" if f"{stem}_stylized.png" not in written else f"{stem}_{i}_stylized.png"
-        written.append(save_image(y[0], run.file(name)).name)
-    info = {"command": "stylize", "model": str(model), "inputs": list(map(str, images)), "size": size, "seed": seed,
-            "device": str(device), "precision": fast.precision, "style": style, "strength": strength,
-            "strength_mode": strength_mode, "preserve_color": preserve_color, "seconds_per_image": times,
-            "outputs": written}
-    run.write_json("config.json", info)
-    return info

@@ -365,3 +365,29 @@ def parse_style_mix(text: str, names: Sequence[str]) -> List[float]:
     if sum(weights) <= 0:
         raise ConfigError("--style-mix needs at least one weight > 0")
     return weights
+
+
+def with_style_baked_in(g: nn.Module, style: StyleSelector = None) -> nn.Module:
+    """A copy of a multi-style network whose CIN layers are plain instance norm with one style (or blend) fixed:
+    what code that only knows InstanceNorm2d (tiled inference, export) can run. Style 0 when `style` is None."""
+    import copy
+
+    out = copy.deepcopy(g)
+    layers = cin_layers(out)
+    if not layers:
+        return out
+    cond = resolve_style(style if style is not None else getattr(g, "style_mix", None) or 0, 1, layers[0].styles)
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, ConditionalInstanceNorm2d):
+                plain = InstanceNorm2d(child.channels, child.eps).to(child.weight.device)
+                with torch.no_grad():
+                    if isinstance(cond, int):
+                        plain.weight.copy_(child.weight[cond])
+                        plain.bias.copy_(child.bias[cond])
+                    else:
+                        plain.weight.copy_(cond[0].to(child.weight) @ child.weight)
+                        plain.bias.copy_(cond[0].to(child.bias) @ child.bias)
+                setattr(parent, name, plain)
+    out.style_mix = None
+    return out

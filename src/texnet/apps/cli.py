@@ -59,6 +59,10 @@ COMMANDS = {
                       "Stylize VIDEO into --out (a video file: .mp4, .mov, .mkv, .webm, .avi), keeping fps, size "
                       "and audio, with the same noise for every frame.",
                       (InferenceConfig, RunFlags), cmd.stylize_video),
+    "export": ("export a trained StyleNet / TextureNetV1 to ONNX (needs texnet[onnx])",
+               "Write --model as an ONNX file --out (dynamic height and width, noise as an explicit input); "
+               "texnet stylize/sample --onnx run it with onnxruntime.",
+               (cmd.ExportConfig, RunFlags), cmd.export),
     "evaluate": ("quality, diversity and speed of a trained generator",
                  "Texture/style and content loss, pixel/structure/feature diversity, timing.",
                  (EvaluateConfig, RunFlags), cmd.evaluate),

@@ -6,6 +6,7 @@ repeats a default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from .. import __version__
@@ -113,16 +114,22 @@ def _fast(cfg: InferenceConfig) -> dict:
 
 
 def sample(args) -> int:
-    from ..inference import run_sample
+    from .runs import run_sample
     from ..runtime import resolve_device
 
     cfg = inference_config(args)
     run_flags = build_config(RunFlags, args)
     info = run_sample(cfg.model, run_flags.out, n=cfg.n, size=cfg.size, seed=cfg.seed,
                       device=resolve_device(cfg.device), overwrite=run_flags.overwrite, grid=not cfg.no_grid,
-                      files=not cfg.grid_only, batch_size=cfg.batch_size, **_fast(cfg))
+                      files=not cfg.grid_only, batch_size=cfg.batch_size, **_fast(cfg), **_large(cfg, run_flags))
     print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s; wrote {run_flags.out}")
     return 0
+
+
+def _large(cfg: InferenceConfig, run_flags) -> dict:
+    """Tiling and runtime options of sample / stylize."""
+    return dict(tile=cfg.tile, max_memory=cfg.max_memory, tile_mode=cfg.tile_mode, onnx=cfg.onnx,
+                show_progress=not run_flags.quiet)
 
 
 def style_options(cfg: InferenceConfig) -> dict:
@@ -132,14 +139,14 @@ def style_options(cfg: InferenceConfig) -> dict:
 
 
 def stylize(args) -> int:
-    from ..inference import run_stylize
+    from .runs import run_stylize
     from ..runtime import resolve_device
 
     cfg = inference_config(args)
     run_flags = build_config(RunFlags, args)
     info = run_stylize(cfg.model, args.images, run_flags.out, size=cfg.size, seed=cfg.seed,
                        device=resolve_device(cfg.device), overwrite=run_flags.overwrite, max_pixels=cfg.max_pixels,
-                       **_fast(cfg), **style_options(cfg))
+                       **_fast(cfg), **style_options(cfg), **_large(cfg, run_flags))
     times = info["seconds_per_image"]
     print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {run_flags.out}")
     return 0
@@ -163,6 +170,29 @@ def stylize_video(args) -> int:
               max_frames=cfg.max_frames, overwrite=run_flags.overwrite)
     print(f"stylized {res.frames} frames of {res.size[1]}x{res.size[0]} at {float(res.fps):.3g} fps in "
           f"{res.seconds:.1f} s (flicker {res.flicker:+.4f}); wrote {res.path}")
+    return 0
+
+
+@dataclass
+class ExportConfig:
+    """`texnet export`: a trained generator as an ONNX file (dynamic height/width, noise as an input)."""
+
+    model: Optional[str] = option(None, "model.pt / checkpoint.pt (or its run folder)", required=True)
+    fast_upsample: bool = option(False, "export the exact phase-convolution form of the x2 upsampling stages")
+
+
+def export(args) -> int:
+    from ..checkpoints import load
+    from ..export import export_onnx
+
+    cfg = build_config(ExportConfig, args)
+    run_flags = build_config(RunFlags, args)
+    if Path(run_flags.out).exists() and not run_flags.overwrite:
+        raise ConfigError(f"{run_flags.out}: exists; use --overwrite to replace it")
+    g = load(cfg.model)
+    path = export_onnx(g, run_flags.out, fast_upsample=cfg.fast_upsample)
+    use = "stylize --onnx" if g.task == "style" else "sample --onnx"
+    print(f"exported {cfg.model} to {path} ({path.stat().st_size / 2**20:.1f} MiB); run it with texnet {use} {path}")
     return 0
 
 

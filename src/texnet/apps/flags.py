@@ -118,7 +118,8 @@ def build_config(cls, args: argparse.Namespace, prefix: str = "", **fixed: Any):
 
 
 #: Titles of the --help groups options declare.
-GROUP_TITLES = {"loss": "loss network and losses", "speed": "speed (fast paths; outputs stay float32)"}
+GROUP_TITLES = {"loss": "loss network and losses", "speed": "speed (fast paths; outputs stay float32)",
+                "large": "large outputs (tiled, bounded memory)"}
 
 
 @dataclasses.dataclass
@@ -126,8 +127,8 @@ class RunFlags:
     """Where a command writes and how it talks: the run folder, overwriting, resuming, progress bars."""
 
     out: Optional[str] = option(None, "run folder for images, losses.csv and config.json (stylize-video: the "
-                                "output video file)", required=True)
-    overwrite: bool = option(False, "replace files in an existing, non-empty --out folder")
+                                "output video file; export: the .onnx file)", required=True)
+    overwrite: bool = option(False, "replace files in an existing, non-empty --out folder (or an existing file)")
     resume: bool = option(False, "continue the run in --out from its checkpoint",
                           commands=("train-texture", "train-style", "add-style"))
     quiet: bool = option(False, "no progress bar")

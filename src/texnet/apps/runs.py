@@ -1,0 +1,160 @@
+"""`texnet sample` / `texnet stylize` runs: outputs of any size into a run folder, by PyTorch or onnxruntime.
+
+Small outputs take the plain forward pass (texnet.inference). Outputs the
+memory budget cannot hold in one piece — or any output when `tile` or
+`max_memory` is given — go through texnet.tiling (exact bands or tiles with
+frozen instance-norm statistics), written straight to PNG. `onnx` runs an
+exported file (texnet.export) instead of a checkpoint.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from ..checkpoints import load
+from ..errors import ConfigError
+from ..files import RunFolder
+from ..images import load_image, make_grid, resolve_path, save_image
+from ..inference import prepare_inference, require_task, sample_textures, style_selector, stylize_image
+
+
+def _large(tiled, g, tile, max_memory, mode: str, **kw) -> bool:
+    """Whether this output takes the tiled path: asked for, or too large for one piece within the budget."""
+    if tile is not None or max_memory is not None or mode != "auto":
+        return True
+    return tiled(g, tile=None, max_memory=None, dry_run=True, **kw)["mode"] != "single"
+
+
+def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", overwrite: bool = False,
+               grid: bool = True, files: bool = True, batch_size: int = 8, precision: str = "fp32",
+               channels_last: bool = False, compile: bool = False, tile: Optional[int] = None,
+               max_memory: Optional[str] = None, tile_mode: str = "auto", onnx: Optional[str] = None,
+               show_progress: bool = False) -> Dict[str, object]:
+    """`texnet sample`: PNG files and/or a grid of n samples in run folder `out`.
+
+    A TextureNetV1 output too large for memory (or with `tile`/`max_memory`) is made by tiled_sample, one
+    file per sample (seed + i), without a grid.
+    """
+    from ..tiling import tiled_sample
+
+    if onnx is not None:
+        from ..export import OnnxGenerator
+
+        g = OnnxGenerator(onnx)
+        if g.task != "texture":
+            raise ConfigError(f"{onnx}: holds a {g.arch} (a stylization network); use texnet stylize --onnx")
+    else:
+        g = load(model, device=device)
+        require_task(g, "texture", model)
+    shell = getattr(g, "shell", g)
+    size = size if size is not None else shell.default_size()
+    shell.generation_size(size)  # refused before the run folder exists if no size can be made
+    big = onnx is None and g.arch == "TextureNetV1" and _large(tiled_sample, g, tile, max_memory, tile_mode,
+                                                                 size=size, seed=seed, precision=precision)
+    if big:  # every check (sizes, memory) before the run folder exists
+        plan = tiled_sample(g, size, seed=seed, tile=tile, max_memory=max_memory, precision=precision,
+                            mode=tile_mode, dry_run=True)
+    elif tile is not None or max_memory is not None:
+        raise ConfigError(f"--tile / --max-memory need a fully convolutional TextureNetV1; {g.arch} has a fixed size")
+    run = RunFolder(out, overwrite=overwrite)
+    t0 = time.perf_counter()
+    written = []
+    if big:
+        for i in range(n):
+            path = run.file(f"sample_{i:03d}.png")
+            tiled_sample(g, size, seed=seed + i, tile=tile, max_memory=max_memory, precision=precision,
+                         mode=tile_mode, out=path, show_progress=show_progress)
+            written.append(path.name)
+        info = {"command": "sample", "model": str(model), "architecture": g.arch, "n": n, "size": plan["size"],
+                "seed": seed, "device": str(device), "precision": precision, "tiling": plan,
+                "seconds": time.perf_counter() - t0, "outputs": written}
+        run.write_json("config.json", info)
+        return info
+    if onnx is not None:
+        imgs = torch.cat([g.generate(1, size, seed=seed + i) for i in range(n)])
+        fast_precision = "fp32 (onnxruntime)"
+    else:
+        fast = prepare_inference(g, precision, channels_last, compile)
+        imgs = sample_textures(fast, n, size, seed, batch_size)
+        fast_precision = fast.precision
+    seconds = time.perf_counter() - t0
+    if files:
+        for i, img in enumerate(imgs):
+            written.append(save_image(img, run.file(f"sample_{i:03d}.png")).name)
+    if grid:
+        written.append(save_image(make_grid(list(imgs), ncol=min(4, n)), run.file("grid.png")).name)
+    info = {"command": "sample", "model": str(model), "architecture": g.arch, "n": n, "size": list(imgs.shape[-2:]),
+            "seed": seed, "device": str(device), "precision": fast_precision, "seconds": seconds, "outputs": written}
+    run.write_json("config.json", info)
+    return info
+
+
+
+def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, device="cpu",
+                overwrite: bool = False, max_pixels: Optional[int] = None, precision: str = "fp32",
+                channels_last: bool = False, compile: bool = False, style_index: Optional[int] = None,
+                style_mix: Optional[str] = None, strength: float = 1.0, strength_mode: Optional[str] = None,
+                preserve_color: bool = False, tile: Optional[int] = None, max_memory: Optional[str] = None,
+                tile_mode: str = "auto", onnx: Optional[str] = None, show_progress: bool = False) -> Dict[str, object]:
+    """`texnet stylize`: one stylized PNG per input image (name_stylized.png) in run folder `out`.
+
+    Images at their own size (no `size`) that do not fit memory in one piece, or any with `tile`/`max_memory`,
+    are stylized by tiled_stylize straight into the PNG.
+    """
+    from ..tiling import tiled_stylize
+
+    if onnx is not None:
+        from ..export import OnnxGenerator
+
+        g = OnnxGenerator(onnx)
+        if g.task != "style":
+            raise ConfigError(f"{onnx}: holds a {g.arch} (a texture network); use texnet sample --onnx")
+        style = None
+    else:
+        g = load(model, device=device)
+        require_task(g, "style", model)
+        style = style_selector(g, style_index, style_mix)
+    for src in images:
+        resolve_path(src)  # every input checked before anything is written
+    big = [onnx is None and size is None and _large(tiled_stylize, g, tile, max_memory, tile_mode, image=src,
+                                                    seed=seed, precision=precision, max_pixels=max_pixels)
+           for src in images]
+    if any(big) and (strength != 1.0 or preserve_color):
+        raise ConfigError("--strength and --preserve-color are not available for tiled (large) images yet; "
+                          "give --size N to stylize a resized copy")
+    if any(big) and getattr(g, "styles", 1) > 1:
+        from ..styles import with_style_baked_in
+
+        g = with_style_baked_in(g, style)  # tiles know plain instance norm: the chosen style (or blend) fixed
+    run = RunFolder(out, overwrite=overwrite)
+    fast = g if onnx is not None else prepare_inference(g, precision, channels_last, compile)
+    written: List[str] = []
+    times: List[float] = []
+    for i, src in enumerate(images):
+        stem = Path(str(src).replace("sample:", "")).stem
+        name = f"{stem}_stylized.png" if f"{stem}_stylized.png" not in written else f"{stem}_{i}_stylized.png"
+        t0 = time.perf_counter()
+        if big[i]:
+            tiled_stylize(g, src, tile=tile, max_memory=max_memory, seed=seed, precision=precision,
+                          out=run.file(name), max_pixels=max_pixels, mode=tile_mode, show_progress=show_progress)
+            times.append(time.perf_counter() - t0)
+            written.append(name)
+            continue
+        x = load_image(src, size=size, max_pixels=max_pixels)
+        t0 = time.perf_counter()
+        if onnx is not None:
+            y = g.stylize(x, seed=seed)
+        else:
+            y = stylize_image(fast, x, seed, style=style, strength=strength, strength_mode=strength_mode,
+                              preserve_color=preserve_color)
+        times.append(time.perf_counter() - t0)
+        written.append(save_image(y[0], run.file(name)).name)
+    info = {"command": "stylize", "model": str(model), "inputs": list(map(str, images)), "size": size, "seed": seed,
+            "device": str(device), "precision": getattr(fast, "precision", "fp32 (onnxruntime)"), "style": style, "strength": strength,
+            "strength_mode": strength_mode, "preserve_color": preserve_color, "seconds_per_image": times,
+            "outputs": written}
+    run.write_json("config.json", info)
+    return info

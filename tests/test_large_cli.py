@@ -1,0 +1,77 @@
+"""Any size and any runtime from the command line: odd sizes, tiles, export to ONNX and onnxruntime runs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers_cli import one_line, run_cli
+from texnet.images import load_image
+
+SMALL = ["--texture-layers", "relu1_1", "--batch-size", "2", "--steps", "2",
+         "--device", "cpu", "--quiet", "--precision", "fp32"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, one_thread):
+    from texnet.apps.cli import main
+    from texnet.images import save_image
+
+    root = tmp_path_factory.mktemp("large")
+    (root / "photos").mkdir()
+    for name in ("chelsea", "coffee"):
+        save_image(load_image(f"sample:{name}", size=48)[0], root / "photos" / f"{name}.png")
+    assert main(["train-texture", "--texture", "sample:brick", "--generator", "v1", "--scales", "3", "--size", "32",
+                 "--out", str(root / "v1"), *SMALL]) == 0
+    assert main(["train-style", "--style", "sample:starry_night", "--content-dir", str(root / "photos"),
+                 "--channels", "8", "--size", "32", "--content-layers", "relu2_1", "--out", str(root / "style"),
+                 *SMALL]) == 0
+    return root
+
+
+def _img(path):
+    """H x W x 3 float pixels of a written PNG."""
+    return load_image(path)[0].permute(1, 2, 0).numpy()
+
+
+def test_v1_samples_any_size_exactly(models, tmp_path, capsys):
+    rc, _, err = run_cli(["sample", "--model", models / "v1", "-n", "1", "--size", "333x517", "--out", tmp_path / "s",
+                          "--device", "cpu"], capsys)
+    assert rc == 0, err
+    assert _img(tmp_path / "s" / "sample_000.png").shape == (517, 333, 3)
+
+
+def test_tiled_stylization_matches_the_untiled_one(models, tmp_path, capsys):
+    base = ["stylize", "--model", models / "style", "sample:coffee", "--device", "cpu", "--quiet"]
+    assert run_cli(base + ["--out", tmp_path / "whole"], capsys)[0] == 0
+    rc, _, err = run_cli(base + ["--tile", "96", "--out", tmp_path / "tiles"], capsys)
+    assert rc == 0, err
+    whole, tiles = _img(tmp_path / "whole" / "coffee_stylized.png"), _img(tmp_path / "tiles" / "coffee_stylized.png")
+    assert whole.shape == tiles.shape == (400, 600, 3)
+    assert np.abs(whole - tiles).mean() <= 2 / 255
+
+
+def test_export_and_onnxruntime_runs_match_pytorch(models, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    onnx = tmp_path / "style.onnx"
+    rc, _, err = run_cli(["export", "--model", models / "style", "--out", onnx], capsys)
+    assert rc == 0, err
+    outs = {}
+    for name, src in (("torch", ["--model", models / "style"]), ("onnx", ["--onnx", onnx])):
+        rc, _, err = run_cli(["stylize", *src, "sample:chelsea", "--size", "77", "--out", tmp_path / name,
+                              "--device", "cpu"], capsys)
+        assert rc == 0, err
+        outs[name] = _img(tmp_path / name / "chelsea_stylized.png")
+    assert np.abs(outs["torch"] - outs["onnx"]).max() <= 1 / 255 + 1e-6  # equal up to 8-bit rounding
+    rc, _, err = run_cli(["sample", "--onnx", onnx, "--out", tmp_path / "x"], capsys)
+    assert rc == 1 and "texnet stylize --onnx" in one_line(err)
+    rc, _, err = run_cli(["export", "--model", models / "style", "--out", onnx], capsys)
+    assert rc == 1 and "--overwrite" in one_line(err)
+
+
+@pytest.mark.parametrize("extra, text", [(["--max-memory", "lots"], "expected bytes"),
+                                         (["--tile", "4"], "--tile must be >= 16"),
+                                         (["--onnx", "m.onnx"], "not both")])
+def test_bad_large_options_are_one_line(models, tmp_path, capsys, extra, text):
+    rc, _, err = run_cli(["sample", "--model", models / "v1", "--out", tmp_path / "o", *extra], capsys)
+    assert rc == 1 and text in one_line(err)
+    assert not (tmp_path / "o").exists()
