@@ -75,3 +75,33 @@ def test_bad_large_options_are_one_line(models, tmp_path, capsys, extra, text):
     rc, _, err = run_cli(["sample", "--model", models / "v1", "--out", tmp_path / "o", *extra], capsys)
     assert rc == 1 and text in one_line(err)
     assert not (tmp_path / "o").exists()
+
+
+def test_tileable_textures_from_the_command_line(models, tmp_path, capsys, one_thread):
+    """optimize --tileable and a tileable TextureNetV2 give seam scores <= 1.2; --tile-preview writes 2x2 repeats."""
+    from texnet.seams import seam_score
+
+    rc, _, err = run_cli(["optimize", "--texture", "sample:gravel", "--size", "48", "--texture-size", "96", "--steps",
+                          "60", "--tileable", "--tv-weight", "1", "--texture-layers", "relu1_1,relu2_1,relu3_1",
+                          "--out", tmp_path / "opt", "--quiet", "--device", "cpu"], capsys)
+    assert rc == 0, err
+    assert float(seam_score(load_image(tmp_path / "opt" / "output.png"))) <= 1.2
+    rc, _, err = run_cli(["train-texture", "--texture", "sample:brick", "--generator", "v2", "--tileable",
+                          "--size", "32", "--out", tmp_path / "v2", *SMALL], capsys)
+    assert rc == 0, err
+    rc, out, err = run_cli(["sample", "--model", tmp_path / "v2", "-n", "2", "--tile-preview", "--out",
+                            tmp_path / "s", "--device", "cpu"], capsys)
+    assert rc == 0 and "seam score" in out, err
+    tiled = load_image(tmp_path / "s" / "sample_000_tiled.png")
+    assert tiled.shape[-2:] == (64, 64) and float(seam_score(load_image(tmp_path / "s" / "sample_000.png"))) <= 1.2
+
+
+def test_sliced_wasserstein_loss_from_the_command_line(tmp_path, capsys):
+    rc, out, err = run_cli(["optimize", "--texture", "sample:brick", "--size", "32", "--steps", "5",
+                            "--texture-loss", "sw", "--sw-seed", "0", "--texture-layers", "relu1_1,relu2_1",
+                            "--out", tmp_path / "o", "--quiet", "--device", "cpu"], capsys)
+    assert rc == 0, err
+    import json
+
+    saved = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert saved["config"]["loss"]["texture_loss"] == "sw" and saved["final_loss"] < saved["initial_loss"]

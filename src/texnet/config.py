@@ -22,7 +22,7 @@ from .generators.style_net import UPSAMPLING as STYLENET_UPSAMPLING
 from .generators.texture_net_v2 import UPSAMPLING as V2_UPSAMPLING
 from .images import parse_size
 from .loss_network import POOLINGS, WEIGHT_FORMATS, layer_index
-from .losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, LOSS_SCALES, parse_layer_weights
+from .losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, LOSS_SCALES, TEXTURE_LOSSES, parse_layer_weights
 from .normalization import NORMS
 from .optimize import OPTIMIZERS
 from .options import check_fields, option
@@ -65,6 +65,12 @@ class LossConfig:
         default_text="relu4_2", commands=CONTENT_COMMANDS, group="loss")
     texture_weight: float = option(1.0, "weight of the texture (style) loss", aliases=("--style-weight",), low=0,
                                    group="loss")
+    #: Heitz et al. 2021: the whole feature distribution (random projections, sorted and matched), not its Gram.
+    texture_loss: str = option("gram", "texture statistics: Gram matrices (paper eq. 1) or sliced-Wasserstein "
+                               "feature distributions", choices=TEXTURE_LOSSES, group="loss")
+    #: None: fresh random projections every call (training); a seed fixes them (evaluation).
+    sw_seed: Optional[int] = option(None, "fix the sliced-Wasserstein projections with this seed", low=0,
+                                    group="loss")
     #: Chosen here (relative losses): 1.0 keeps the photo recognisable while the style dominates at 256 px.
     content_weight: float = option(1.0, "weight of the content loss", low=0, commands=CONTENT_COMMANDS, group="loss")
     tv_weight: float = option(0.0, "total-variation weight", low=0, group="loss")
@@ -116,6 +122,8 @@ class OptimizeConfig:
     init: Optional[str] = option(None, "noise | content | IMAGE", default_text="noise for textures, content for styles")
     batch_size: int = option(1, "images optimized at once", low=1)
     preserve_color: bool = option(False, "stylization: keep the content's colours (luminance from the result)")
+    #: Circular padding by half a period before the loss network (seams.py: measured best of pad / shift).
+    tileable: bool = option(False, "texture synthesis: a seamless, periodic texture (tiles without seams)")
     seed: int = seed_option()
     device: str = device_option()
     max_pixels: Optional[int] = max_pixels_option()
@@ -129,6 +137,8 @@ class OptimizeConfig:
             raise ConfigError("stylization needs both --content IMG and --style IMG")
         if self.mode == "texture" and self.preserve_color:
             raise ConfigError("--preserve-color keeps a content image's colours: it needs --content and --style")
+        if self.mode == "style" and self.tileable:
+            raise ConfigError("--tileable is for texture synthesis: a stylized photo's content is not periodic")
         if self.mode == "texture" and self.init == "content":
             raise ConfigError("--init content needs a content image (stylization)")
         return self
@@ -185,6 +195,12 @@ class TrainConfig:
     z_dim: int = option(256, "TextureNetV2 noise size", low=1, commands=TEXTURE)
     v2_upsample: str = option("transposed", "TextureNetV2 upsampling (transposed, as the paper)",
                               flag="--upsample", choices=V2_UPSAMPLING, commands=TEXTURE)
+    #: TextureNetV2 with circular convolutions after its 4x4 map: periodic, seamless output (seams.seam_score).
+    tileable: bool = option(False, "TextureNetV2: seamless, periodic samples (TextureNetV1 is tileable with its "
+                            "default circular padding)", commands=TEXTURE)
+    #: Noise maps injected at every V2 stage as in V1 (0 = the paper's V2, noise only through z).
+    v2_spatial_noise: int = option(0, "TextureNetV2: noise channels concatenated at every upsampling stage",
+                                   low=0, commands=TEXTURE)
     #: StyleNet (Johnson et al.): width 32 (16 = the small net), no noise unless diversity is trained.
     stylenet_channels: int = option(32, "StyleNet width (32 = Johnson; 16 = small)", flag="--channels", low=1,
                                     commands=STYLE)
@@ -278,6 +294,8 @@ class TrainConfig:
         if len(self.exemplars) > 1 and self.diversity > 0:
             raise ConfigError("--diversity with several styles is not supported (the entropy term would compare "
                               "images of different styles); train one style at a time for diversity")
+        if len(self.exemplars) > 1 and self.loss.texture_loss != "gram":
+            raise ConfigError("several styles train with --texture-loss gram (one Gram target per style)")
         if len(self.exemplars) > 1 and self.norm != "instance":
             raise ConfigError("several styles need --norm instance (one scale/bias per style in each IN layer)")
         if self.base_model and (self.task != "style" or len(self.exemplars) != 1):
@@ -299,7 +317,9 @@ class TrainConfig:
             return "TextureNetV1", dict(scales=self.v1_scales, channels=self.v1_channels, norm=self.norm,
                                         padding=self.padding, size=self.size)
         if self.generator == "v2":
-            return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample)
+            extra = {k: v for k, v in (("tileable", self.tileable), ("spatial_noise", self.v2_spatial_noise)) if v}
+            return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample,
+                                        **extra)
         extra = {"styles": len(self.exemplars)} if len(self.exemplars) > 1 else {}
         if self.luminance_only:
             extra["luminance_only"] = True
@@ -317,6 +337,8 @@ class InferenceConfig:
                                  commands=("sample", "stylize"))
     n: int = option(8, "number of samples", flag="-n", low=1, commands=("sample",))
     grid_only: bool = option(False, "write only grid.png", commands=("sample",))
+    tile_preview: bool = option(False, "also write each sample repeated 2x2 (NAME_tiled.png), to see its seams",
+                                commands=("sample",))
     no_grid: bool = option(False, "write only the sample files", commands=("sample",))
     size: Any = option(None, "output size: N (long side; square for textures) or WxH", parse=parse_size,
                        default_text="the model's / the input's")

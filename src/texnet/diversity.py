@@ -1,7 +1,7 @@
 """Diversity: the Kozachenko-Leonenko entropy term (paper eq. 8-10) and distance-based diversity metrics."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -81,3 +81,62 @@ def remove_brightness(x: torch.Tensor, factor: int = 8) -> torch.Tensor:
     k = max(1, min(factor, h, w))
     blur = F.interpolate(F.avg_pool2d(x, k, ceil_mode=True), size=(h, w), mode="bilinear", align_corners=False)
     return x - blur
+
+
+def nearest_from_matrix(d: torch.Tensor) -> torch.Tensor:
+    """Row minima of an (N, N) distance matrix, ignoring the diagonal: each sample's nearest-neighbour distance."""
+    eye = torch.eye(d.shape[0], dtype=torch.bool, device=d.device)
+    return d.masked_fill(eye, float("inf")).min(dim=1).values
+
+
+# --------------------------------------------------------------------------- layout (unit-normalized features)
+
+#: Loss-network taps of the layout distance: relu3_1 sees the arrangement of small
+#: elements (cracks, grains), relu4_1 that of larger ones (bricks, leaves).
+LAYOUT_LAYERS = ("relu3_1", "relu4_1")
+#: LPIPS' guard for all-zero feature vectors (dead ReLUs): they normalize to zero, not NaN.
+_UNIT_EPS = 1e-10
+
+
+def unit_normalize(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> every position's C-vector scaled to unit length; brightness and contrast mostly drop out."""
+    f = features.float()
+    return f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + _UNIT_EPS)
+
+
+def layout_embedding(features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-layer activations -> one (N, D) vector per sample whose squared Euclidean distance is
+    2 × the mean (over layers and positions) cosine distance of the unit-normalized features.
+
+    Each layer is divided by sqrt(layers · positions), so every layer counts
+    equally whatever its size.
+    """
+    parts = []
+    for f in features:
+        u = unit_normalize(f)
+        parts.append(u.flatten(1) / float(len(features) * u.shape[-2] * u.shape[-1]) ** 0.5)
+    return torch.cat(parts, dim=1)
+
+
+def euclidean_distances(e: torch.Tensor) -> torch.Tensor:
+    """(N, D) -> (N, N) Euclidean distances, finite (with a finite gradient) for identical rows."""
+    rows = [((e[i : i + 1] - e).pow(2).sum(1) + _TINY).sqrt() for i in range(e.shape[0])]
+    return torch.stack(rows)
+
+
+def layout_distances(features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(N, N) mean cosine distances (0 = same layout, 1 = unrelated directions) of unit-normalized features."""
+    return euclidean_distances(layout_embedding(features)).pow(2) / 2
+
+
+def layout_entropy(features: Sequence[torch.Tensor], eps: float = 1e-3) -> torch.Tensor:
+    """The entropy term of `entropy_term`, with ρ_i the nearest-neighbour distance of layout embeddings.
+
+    ρ = sqrt(2 · mean cosine distance) is a true (Euclidean) metric, as the
+    Kozachenko-Leonenko estimator assumes; 0 for identical layouts, ~1 for
+    unrelated crops of a texture.
+    """
+    e = layout_embedding(features)
+    if e.shape[0] < 2:
+        raise ConfigError("nearest-neighbour distances need a batch of at least 2 samples")
+    return torch.log(nearest_from_matrix(euclidean_distances(e)) + eps).mean()

@@ -30,6 +30,8 @@ DEFAULT_TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4
 #: Gatys et al. / paper §1: content is matched at relu4_2.
 DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
 LOSS_SCALES = ("relative", "absolute")
+#: Texture statistics: Gram matrices (paper eq. 1) or sliced-Wasserstein feature distributions.
+TEXTURE_LOSSES = ("gram", "sw")
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -256,7 +258,7 @@ class PerceptualLoss(nn.Module):
     def __init__(
         self,
         net: LossNetwork,
-        texture: TextureLoss,
+        texture: nn.Module,
         content: Optional[ContentLoss] = None,
         texture_weight: float = 1.0,
         content_weight: float = 1.0,
@@ -328,7 +330,17 @@ def build_loss(cfg, style_images, with_content: bool, device=None, extra_layers:
     if device is not None:
         net = net.to(device)
         style_images = [img.to(device) for img in style_images] if several else style_images.to(device)
-    make = TextureLoss.from_style_images if several else TextureLoss.from_images
-    texture = make(net, style_images, tex_w, loss_scale=cfg.loss_scale, normalize_gradients=cfg.normalize_gradients)
+    kind = getattr(cfg, "texture_loss", "gram")
+    if kind == "sw":
+        from .sliced_wasserstein import SlicedWassersteinLoss
+
+        assert not several, "one texture target with the sliced-Wasserstein loss (checked by TrainConfig)"
+        texture = SlicedWassersteinLoss.from_images(net, style_images, tex_w, loss_scale=cfg.loss_scale,
+                                                    normalize_gradients=cfg.normalize_gradients,
+                                                    seed=getattr(cfg, "sw_seed", None))
+    else:
+        make = TextureLoss.from_style_images if several else TextureLoss.from_images
+        texture = make(net, style_images, tex_w, loss_scale=cfg.loss_scale,
+                       normalize_gradients=cfg.normalize_gradients)
     content = ContentLoss(con_w, loss_scale=cfg.loss_scale) if with_content else None
     return PerceptualLoss(net, texture, content, cfg.texture_weight, cfg.content_weight, cfg.tv_weight)

@@ -12,6 +12,13 @@ distances:
   (low- and mid-level structure), each divided by the RMS activation of the
   set so the number is dimensionless (0 = identical, ~1.4 = unrelated), then
   averaged over the two layers.
+
+Layout diversity (`layout_diversity`): the mean pairwise cosine distance of
+unit-normalized VGG-19 features at relu3_1 and relu4_1 (diversity.py), divided
+by the same distance between random crops of the exemplar itself. 1.0 means
+the samples differ as much as different parts of the real texture; a single
+image under smooth brightness changes scores near 0, because those rescale
+feature vectors without turning them.
 """
 from __future__ import annotations
 
@@ -21,7 +28,8 @@ from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import torch
 
-from .diversity import nearest_neighbor_distances, pairwise_mean, remove_brightness
+from .diversity import LAYOUT_LAYERS, layout_distances, nearest_neighbor_distances, pairwise_mean, remove_brightness
+from .errors import ConfigError
 from .loss_network import LossNetwork
 
 #: Layers of the feature-space diversity metric (documented above).
@@ -57,6 +65,54 @@ def diversity(samples: torch.Tensor, net: Optional[LossNetwork] = None) -> Dict[
         for k, v in feature_diversity(samples, net).items():
             out[f"features_{k}"] = v
     return out
+
+
+def _features(net: LossNetwork, images: torch.Tensor, layers: Sequence[str], chunk: int = 8):
+    """Activations of `layers` for a set of images, computed `chunk` images at a time (bounded memory)."""
+    missing = set(layers) - set(net.names)
+    if missing:
+        raise ConfigError(f"the layout metric needs loss-network taps {sorted(missing)}; build the network with them")
+    parts = [net(images[s : s + chunk], layers=list(layers)) for s in range(0, images.shape[0], chunk)]
+    return [torch.cat([p[name] for p in parts]) for name in layers]
+
+
+@torch.no_grad()
+def layout_distance(samples: torch.Tensor, net: LossNetwork, layers: Sequence[str] = LAYOUT_LAYERS) -> float:
+    """Mean pairwise cosine distance of unit-normalized features (position by position), over layers and pairs."""
+    n = samples.shape[0]
+    if n < 2:
+        raise ConfigError("the layout distance compares samples: it needs at least 2")
+    d = layout_distances(_features(net, samples, layers))
+    iu = torch.triu_indices(n, n, offset=1, device=d.device)
+    return float(d[iu[0], iu[1]].mean())
+
+
+def random_crops(image: torch.Tensor, n: int, size, seed: int = 0) -> torch.Tensor:
+    """n crops of `size` (h, w) at positions drawn from `seed`, from a (1, 3, H, W) image: always the same for a seed."""
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    big_h, big_w = image.shape[-2:]
+    if big_h < h or big_w < w:
+        raise ConfigError(f"the exemplar ({big_w}x{big_h}) is smaller than the samples ({w}x{h}); "
+                          "crops of the samples' size cannot be taken")
+    gen = torch.Generator().manual_seed(seed)
+    ys = torch.randint(0, big_h - h + 1, (n,), generator=gen).tolist()
+    xs = torch.randint(0, big_w - w + 1, (n,), generator=gen).tolist()
+    return torch.cat([image[..., y : y + h, x : x + w] for y, x in zip(ys, xs)])
+
+
+@torch.no_grad()
+def exemplar_layout_distance(exemplar: torch.Tensor, net: LossNetwork, size, crops: int = 16, seed: int = 0,
+                             layers: Sequence[str] = LAYOUT_LAYERS) -> float:
+    """Layout distance between random crops of the exemplar: how different two parts of the real texture are."""
+    return layout_distance(random_crops(exemplar, crops, size, seed), net, layers)
+
+
+@torch.no_grad()
+def layout_diversity(samples: torch.Tensor, exemplar: torch.Tensor, net: LossNetwork, crops: int = 16, seed: int = 0,
+                     layers: Sequence[str] = LAYOUT_LAYERS) -> float:
+    """Layout distance of the samples relative to the exemplar's crop-to-crop distance (1.0 = as varied as the texture)."""
+    reference = exemplar_layout_distance(exemplar.to(samples.device), net, samples.shape[-2:], crops, seed, layers)
+    return layout_distance(samples, net, layers) / max(reference, 1e-12)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from .files import RunFolder
 from .images import load_image, save_image, target_hw
 from .losses import PerceptualLoss, build_loss
 from .runtime import progress, resolve_device, seed_everything
+from .seams import TILE_METHODS, tileable_view
 
 if TYPE_CHECKING:
     from .config import OptimizeConfig
@@ -67,6 +68,7 @@ def optimize_pixels(
     content_targets: Optional[Mapping[str, torch.Tensor]] = None,
     show_progress: bool = True,
     callback: Optional[Callable[[int, torch.Tensor, Dict[str, float]], None]] = None,
+    tileable=False,
 ) -> OptimizeResult:
     """Minimize `loss_fn` over the pixels of `init` (N, 3, H, W); each image is optimized independently.
 
@@ -75,8 +77,17 @@ def optimize_pixels(
     (straight-through), so what is saved is what was optimized. The history's
     `loss` is the batch mean of the per-image total loss; `final_loss` is
     measured on the returned images.
+
+    `tileable` (True, or a method of seams.TILE_METHODS) makes the result
+    periodic: the loss sees the pixels circularly padded (or, with 'shift',
+    rolled by a random amount each step), so the wrap-around border is judged
+    like any interior region (seams.py has the measurements behind the
+    choice). Losses, `final_loss` included, are then those of that view: the
+    texture as it looks tiled.
     """
-    assert steps >= 1 and optimizer in OPTIMIZERS, (steps, optimizer)
+    tile_method = TILE_METHODS[0] if tileable is True else (tileable or None)
+    assert steps >= 1 and optimizer in OPTIMIZERS and tile_method in (None,) + TILE_METHODS, (steps, optimizer)
+    assert not (tile_method and content_targets), "tileable output is for texture synthesis (checked by the config)"
     x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS views grads flat
     if optimizer == "lbfgs":
         opt = torch.optim.LBFGS([x], lr=lr or LBFGS_LR, max_iter=1, history_size=100)
@@ -88,7 +99,8 @@ def optimize_pixels(
 
     def closure():
         opt.zero_grad(set_to_none=True)
-        out = loss_fn(_ClampStraightThrough.apply(x), content_targets)
+        pixels = _ClampStraightThrough.apply(x)
+        out = loss_fn(tileable_view(pixels, tile_method) if tile_method else pixels, content_targets)
         out["total"].sum().backward()
         last.clear()
         last.update({k: float(v.detach().mean()) for k, v in out.items()})
@@ -107,7 +119,8 @@ def optimize_pixels(
             callback(step, x.detach(), row)
     result = x.detach().clamp(0.0, 1.0)
     with torch.no_grad():
-        final = float(loss_fn(result, content_targets)["total"].mean())
+        final = float(loss_fn(tileable_view(result, tile_method) if tile_method else result,
+                              content_targets)["total"].mean())
     return OptimizeResult(result, history, history[0]["loss"], final, time.perf_counter() - start)
 
 
@@ -157,7 +170,8 @@ def run_optimization(cfg: "OptimizeConfig", run: Optional[RunFolder] = None, sho
     init = initial_image(init_kind, (cfg.batch_size, 3, h, w), content, gen, cfg.max_pixels).to(device)
     if targets is not None and cfg.batch_size > 1:
         targets = {k: v.expand(cfg.batch_size, *v.shape[1:]) for k, v in targets.items()}
-    result = optimize_pixels(loss_fn, init, cfg.steps, cfg.optimizer, cfg.lr, targets, show_progress)
+    result = optimize_pixels(loss_fn, init, cfg.steps, cfg.optimizer, cfg.lr, targets, show_progress,
+                             tileable=cfg.tileable)
     if cfg.preserve_color:
         from .color import preserve_color
 

@@ -121,8 +121,11 @@ def sample(args) -> int:
     run_flags = build_config(RunFlags, args)
     info = run_sample(cfg.model, run_flags.out, n=cfg.n, size=cfg.size, seed=cfg.seed,
                       device=resolve_device(cfg.device), overwrite=run_flags.overwrite, grid=not cfg.no_grid,
-                      files=not cfg.grid_only, batch_size=cfg.batch_size, **_fast(cfg), **_large(cfg, run_flags))
-    print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s; wrote {run_flags.out}")
+                      files=not cfg.grid_only, batch_size=cfg.batch_size, tile_preview=cfg.tile_preview, **_fast(cfg),
+                      **_large(cfg, run_flags))
+    seams = f" (seam score {max(info['seam_scores']):.2f}, 1.0 = seamless)" if "seam_scores" in info else ""
+    print(f"{info['n']} samples of {info['size'][1]}x{info['size'][0]} in {info['seconds']:.2f} s{seams}; "
+          f"wrote {run_flags.out}")
     return 0
 
 
@@ -212,6 +215,8 @@ def evaluate(args) -> int:
     if "diversity" in res:
         d = res["diversity"]
         line += f", diversity pixels {d['pixels_pairwise']:.4g} / features {d['features_pairwise']:.4g} (pairwise)"
+        if "layout" in d:
+            line += f", layout {d['layout']:.2f} of the exemplar's"
     print(f"{line}; wrote {run_flags.out}/results.json")
     return 0
 

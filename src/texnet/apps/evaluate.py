@@ -13,7 +13,8 @@ from ..exemplars import training_exemplar
 from ..files import RunFolder
 from ..images import load_image, make_grid, parse_size, resolve_path, save_image
 from ..losses import build_loss
-from ..metrics import FEATURE_DIVERSITY_LAYERS, diversity, median_time, quality
+from ..diversity import LAYOUT_LAYERS
+from ..metrics import FEATURE_DIVERSITY_LAYERS, diversity, layout_diversity, median_time, quality
 from ..options import check_fields, option
 
 #: Photos stylized when no --content is given (bundled with scikit-image).
@@ -61,7 +62,7 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
     exemplar = training_exemplar(cfg)
     # Metrics are measured in fp32 whatever precision the model was trained with (fast paths are for training).
     loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=g.task == "style",
-                      device=device, extra_layers=FEATURE_DIVERSITY_LAYERS)
+                      device=device, extra_layers=FEATURE_DIVERSITY_LAYERS + LAYOUT_LAYERS)
     res: Dict[str, object] = {"model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"),
                               "exemplar": cfg.exemplar, "seed": seed}
     gen = torch.Generator().manual_seed(seed)
@@ -72,6 +73,9 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
             samples = g(z)
             res["quality"] = quality(samples, loss)
             res["diversity"] = diversity(samples, loss.net)
+            if min(exemplar.shape[-2:]) >= max(samples.shape[-2:]):  # crops of the samples' size exist
+                # 1.0 = the samples' layouts differ as much as different parts of the exemplar (metrics.py)
+                res["diversity"]["layout"] = layout_diversity(samples, exemplar, loss.net, seed=seed)
             one = g.sample_noise(1, size, gen, device)
             res["seconds_per_sample"] = median_time(lambda: g(one), repeats=5)
             picture = make_grid(list(samples[:8].cpu()), ncol=4)

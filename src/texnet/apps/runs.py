@@ -32,7 +32,7 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
                grid: bool = True, files: bool = True, batch_size: int = 8, precision: str = "fp32",
                channels_last: bool = False, compile: bool = False, tile: Optional[int] = None,
                max_memory: Optional[str] = None, tile_mode: str = "auto", onnx: Optional[str] = None,
-               show_progress: bool = False) -> Dict[str, object]:
+               show_progress: bool = False, tile_preview: bool = False) -> Dict[str, object]:
     """`texnet sample`: PNG files and/or a grid of n samples in run folder `out`.
 
     A TextureNetV1 output too large for memory (or with `tile`/`max_memory`) is made by tiled_sample, one
@@ -84,10 +84,18 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
     if files:
         for i, img in enumerate(imgs):
             written.append(save_image(img, run.file(f"sample_{i:03d}.png")).name)
+    if tile_preview:
+        from ..seams import seam_score, tile_preview as repeat
+
+        for i, img in enumerate(imgs):
+            written.append(save_image(repeat(img.unsqueeze(0))[0], run.file(f"sample_{i:03d}_tiled.png")).name)
+        seams = [float(seam_score(img)) for img in imgs]
     if grid:
         written.append(save_image(make_grid(list(imgs), ncol=min(4, n)), run.file("grid.png")).name)
     info = {"command": "sample", "model": str(model), "architecture": g.arch, "n": n, "size": list(imgs.shape[-2:]),
             "seed": seed, "device": str(device), "precision": fast_precision, "seconds": seconds, "outputs": written}
+    if tile_preview:
+        info["seam_scores"] = seams  # 1.0: the wrap-around border looks like the interior
     run.write_json("config.json", info)
     return info
 

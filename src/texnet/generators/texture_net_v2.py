@@ -11,13 +11,28 @@ connected layer has 512 units. At 128 px that is 7.13 M parameters (at 256 px,
 7.13 M), most of them in the second fully connected layer. Because the
 first layers are fully connected, the output size is fixed by the architecture
 (`size`, a power of two >= 8).
+
+Two options, both off by default (then the module, its state_dict and its
+outputs are exactly those of earlier versions):
+
+* `tileable=True` makes the output periodic: the 4x4 map is treated as a
+  torus, every transposed convolution runs on a circularly padded input and
+  is cropped to one period, and every 3x3 convolution pads circularly. The
+  weights are the same tensors, so a model trained without it can be loaded
+  with it (only the borders change).
+* `spatial_noise=K` adds K channels of spatial noise, as TextureNetV1 has,
+  concatenated to the input of every upsampling stage (4x4 up to size/2). The
+  fully connected z then sets the global arrangement and the maps give every
+  sample its own local layout. z becomes a list [vector, map 4x4, map 8x8, ...]
+  (see `sample_noise`).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..normalization import make_norm
@@ -42,14 +57,23 @@ class TextureNetV2(Generator):
         base_channels: int = 512,
         norm: str = "instance",
         upsample: str = "transposed",
+        tileable: bool = False,
+        spatial_noise: int = 0,
     ):
-        super().__init__(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm, upsample=upsample)
+        extra = {k: v for k, v in (("tileable", bool(tileable)), ("spatial_noise", int(spatial_noise))) if v}
+        super().__init__(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm, upsample=upsample,
+                         **extra)
+        if spatial_noise < 0:
+            raise ConfigError(f"spatial_noise must be >= 0 channels, got {spatial_noise}")
         if size < 8 or size & (size - 1):
             raise ConfigError(f"TextureNetV2 size must be a power of two >= 8 (it doubles a 4x4 map), got {size}")
         if upsample not in UPSAMPLING:
             raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING)}, not '{upsample}'")
         self.size = size
         self.z_dim = z_dim
+        self.tileable = bool(tileable)
+        self.spatial_noise = int(spatial_noise)
+        padding_mode = "circular" if tileable else "zeros"
         c0 = channels_at(4, base_channels)
         self.c0 = c0
         self.fc = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, c0 * 16))
@@ -59,15 +83,16 @@ class TextureNetV2(Generator):
         while res < size:
             res *= 2
             cout = channels_at(res, base_channels)
+            k_in = cin + self.spatial_noise
             if upsample == "transposed":
-                up = nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=norm == "none")
+                up = nn.ConvTranspose2d(k_in, cout, 4, stride=2, padding=1, bias=norm == "none")
             else:
                 up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                   nn.Conv2d(cin, cout, 3, padding=1, bias=norm == "none"))
+                                   nn.Conv2d(k_in, cout, 3, padding=1, bias=norm == "none", padding_mode=padding_mode))
             stages += [up, make_norm(norm, cout), nn.ReLU(inplace=True)]
             cin = cout
         self.body = nn.Sequential(*stages)
-        self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1)
+        self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1, padding_mode=padding_mode)
 
     def check_size(self, size: Size):
         h, w = super().check_size(size)
@@ -78,14 +103,58 @@ class TextureNetV2(Generator):
             )
         return h, w
 
+    @property
+    def noise_sizes(self) -> List[int]:
+        """Side of every spatial noise map (the input resolution of each upsampling stage), coarsest first."""
+        sizes, res = [], 4
+        while res < self.size:
+            sizes.append(res)
+            res *= 2
+        return sizes
+
     def sample_noise(self, n: int, size: Optional[Size] = None, generator: Optional[torch.Generator] = None, device=None):
+        """z of shape (N, z_dim); with spatial noise, the list [z, map 4x4, map 8x8, ...] (z drawn first)."""
         if size is not None:
             self.check_size(size)
-        return randn((n, self.z_dim), generator, device or self.to_rgb.weight.device)
+        device = device or self.to_rgb.weight.device
+        z = randn((n, self.z_dim), generator, device)
+        if not self.spatial_noise:
+            return z
+        return [z] + [randn((n, self.spatial_noise, r, r), generator, device) for r in self.noise_sizes]
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def _split_noise(self, z: Union[torch.Tensor, Sequence[torch.Tensor]]):
+        maps: List[torch.Tensor] = []
+        if isinstance(z, (list, tuple)):
+            z, maps = z[0], list(z[1:])
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ConfigError(f"TextureNetV2 expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
-        x = self.fc(z).view(-1, self.c0, 4, 4)
+        want = [(z.shape[0], self.spatial_noise, r, r) for r in self.noise_sizes] if self.spatial_noise else []
+        if [tuple(m.shape) for m in maps] != want:
+            raise ConfigError(
+                f"TextureNetV2 with spatial_noise={self.spatial_noise} expects "
+                + (f"[z, maps of shape {want}]" if want else "z alone (no noise maps)")
+                + f", got maps {[tuple(m.shape) for m in maps]}"
+            )
+        return z, maps
+
+    def _upsample(self, up: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if not (self.tileable and isinstance(up, nn.ConvTranspose2d)):
+            return up(x)
+        # On a torus: one circular pixel on each side gives every output position its full set of inputs;
+        # the period [3, 3 + 2n) lines up with the zero-padded layer's output, so weights mean the same.
+        n = x.shape[-1]
+        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="circular"), up.weight, up.bias, stride=2)
+        return y[..., 3 : 3 + 2 * n, 3 : 3 + 2 * n]
+
+    def _from_map(self, x: torch.Tensor, maps: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+        """Everything after the fully connected layers: the 4x4 map (and noise maps) -> RGB."""
         x = torch.relu(self.norm0(x))
-        return torch.sigmoid(self.to_rgb(self.body(x)))
+        for k in range(0, len(self.body), 3):
+            if maps:
+                x = torch.cat([x, maps[k // 3].to(x.dtype)], dim=1)
+            x = self.body[k + 2](self.body[k + 1](self._upsample(self.body[k], x)))
+        return torch.sigmoid(self.to_rgb(x))
+
+    def forward(self, z: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        z, maps = self._split_noise(z)
+        return self._from_map(self.fc(z).view(-1, self.c0, 4, 4), maps)
