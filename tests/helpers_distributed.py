@@ -106,8 +106,8 @@ def _stop_case(tmp, rank, poison):
 
     calls = {"n": 0}
 
-    def poisoned(self, samples, targets=None):
-        stats = real_forward(self, samples, targets)
+    def poisoned(self, samples, targets=None, **kw):
+        stats = real_forward(self, samples, targets, **kw)
         calls["n"] += 1
         if rank == 1 and calls["n"] == 2:
             stats["objective"] = stats["objective"] * float("nan")

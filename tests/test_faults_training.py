@@ -449,11 +449,11 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     real_forward = JuleszObjective.forward
     calls = {"n": 0}
 
-    def poisoned(self, samples, content_targets=None):
+    def poisoned(self, samples, content_targets=None, **kw):
         calls["n"] += 1
         if calls["n"] == bad_step and poison == "nan_gradient":
             samples = _NanGrad.apply(samples)
-        stats = real_forward(self, samples, content_targets)
+        stats = real_forward(self, samples, content_targets, **kw)
         if calls["n"] == bad_step and poison != "nan_gradient":
             stats["objective"] = stats["objective"] + float(poison)
         return stats

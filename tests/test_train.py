@@ -282,8 +282,8 @@ def _poison_objective(monkeypatch, at_call: int, value: float) -> dict:
     calls = {"n": 0}
     real_forward = JuleszObjective.forward
 
-    def poisoned(self, samples, content_targets=None):
-        stats = real_forward(self, samples, content_targets)
+    def poisoned(self, samples, content_targets=None, **kw):
+        stats = real_forward(self, samples, content_targets, **kw)
         calls["n"] += 1
         if calls["n"] == at_call:
             stats["objective"] = stats["objective"] * value

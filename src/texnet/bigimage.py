@@ -124,13 +124,14 @@ def read_rgb_uint8(source, max_pixels: Optional[int] = None) -> np.ndarray:
     try:
         try:
             im = Image.open(path)
-        except (OSError, ValueError) as exc:
-            raise ImageError(f"{path}: not an image file Pillow can read") from exc
+        except (OSError, ValueError):
+            read_image(path, max_pixels=limit)  # raises the same one-line error every other command gives
+            raise ImageError(f"{path}: not an image file Pillow can read")
         with im:
             w, h = im.size
             if w * h > limit:
                 raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of {limit:,} "
-                                 "(raise it with --max-pixels)")
+                                 "(possible decompression bomb; raise it with --max-pixels)")
             if im.mode not in ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr", "1"):
                 return np.round(read_image(path, max_pixels=limit) * 255.0).astype(np.uint8)
             try:

@@ -22,7 +22,7 @@ import torch
 
 from . import distributed
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig, to_dict
+from .config import TrainConfig, to_dict, train_config_from_saved
 from .data import ContentFolder
 from .errors import CheckpointError, TexnetError
 from .files import RunFolder
@@ -146,11 +146,13 @@ class Trainer:
         return data
 
     def _check_resumable(self, data) -> None:
-        saved = data.get("train_config") or {}
+        try:  # settings newer than the checkpoint (also inside `loss`) count as their defaults
+            saved = to_dict(train_config_from_saved(data.get("train_config")))
+        except TexnetError:
+            saved = data.get("train_config") or {}
         mine = to_dict(self.cfg)
-        added = to_dict(TrainConfig())  # a setting newer than the checkpoint counts as its default
         differs = [k for k in mine if k not in ("steps", "checkpoint_every", "sample_every", "device")
-                   and saved.get(k, added.get(k)) != mine[k]]
+                   and saved.get(k) != mine[k]]
         if differs:
             raise CheckpointError(
                 f"cannot resume: the checkpoint was trained with different settings for {', '.join(sorted(differs))} "
