@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench bench-quick reproduce gpu-check clean
+.PHONY: install demo test test-fast bench bench-quick bench-large reproduce gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick
+
+# Large images (4096²-16384², fresh process per memory row), ONNX vs PyTorch, the eager fast path.
+bench-large: install
+	$(BIN)/python benchmarks/bench_large.py
 
 # On a CUDA machine (<= 8 min): tests on cuda, short trainings, inference timings, 2-GPU torchrun if present.
 gpu-check: install
