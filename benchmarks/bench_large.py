@@ -83,6 +83,7 @@ def run_case(name: str) -> dict:
 
 
 def case_in_child(name: str, timeout: float) -> dict:
+    """Run one case in a fresh interpreter so its peak resident set is its own."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", name, "--threads", str(torch.get_num_threads())]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -99,6 +100,7 @@ def case_in_child(name: str, timeout: float) -> dict:
 
 
 def _infer(model, *args):
+    """A no-argument call of model(*args) under inference mode, for interleaved timing."""
     def call():
         with torch.inference_mode():
             return model(*args)
@@ -177,6 +179,7 @@ def stats_cost(side: int) -> dict:
 
 
 def main() -> int:
+    """Every row (or one --case), a table on stdout, the JSON file."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--case")
     ap.add_argument("--quick", action="store_true")

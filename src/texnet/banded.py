@@ -32,6 +32,7 @@ _CHUNK_ROWS = 256
 
 
 def _plain(conv: nn.Conv2d):
+    """The conv of an already padded input, for layers that pad explicitly."""
     return lambda xp: F.conv2d(xp, conv.weight, conv.bias, stride=conv.stride)
 
 
@@ -78,6 +79,7 @@ def layer_ops(body: nn.Sequential) -> Optional[list]:
 
 
 def _out_shape(op, c: int, h: int, w: int) -> Tuple[int, int, int]:
+    """(channels, height, width) after one banded op."""
     kind, m = op
     if kind == "conv":
         conv, p = m[0], m[1]
@@ -93,6 +95,7 @@ def _out_shape(op, c: int, h: int, w: int) -> Tuple[int, int, int]:
 
 
 def _is_conv(op) -> bool:
+    """True for ops computed band by band from neighbouring rows."""
     return op is not None and op[0] in ("conv", "phase", "tconv")
 
 
@@ -144,6 +147,7 @@ class Stored:
         self.shape = tuple(t.shape[1:])
 
     def rows(self, lo: int, hi: int) -> torch.Tensor:
+        """Rows lo..hi-1 (a view)."""
         return self.t[:, :, lo:hi]
 
 
@@ -157,6 +161,7 @@ class Recomputed:
         self.norm = _norm_params(norm, self, band_elements)  # a first pass over A's raw output
 
     def rows(self, lo: int, hi: int) -> torch.Tensor:
+        """Rows lo..hi-1 of the normalized map, computed now from A's input."""
         y = conv_rows(self.op, self.src, lo, hi)
         if self.norm is not None:
             y = F.batch_norm(y, *self.norm)
@@ -176,6 +181,7 @@ def _rows(idx: torch.Tensor, n: int, mode: str) -> Tuple[torch.Tensor, Optional[
 
 
 def _gather(src, idx: torch.Tensor) -> torch.Tensor:
+    """Rows idx of a source, reading only their bounding range."""
     lo, hi = int(idx.min()), int(idx.max()) + 1
     return src.rows(lo, hi).index_select(2, idx - lo)
 
@@ -206,12 +212,14 @@ def conv_rows(op, src, o0: int, o1: int) -> torch.Tensor:
 
 
 def _band_rows(op, shape, band_elements: int) -> int:
+    """Output rows per band so one band's input and output stay near band_elements."""
     c, h, w = _out_shape(op, *shape)
     rows = max(2, band_elements // max(1, (c + shape[0] * 2) * w))
     return rows - rows % 2
 
 
 def _materialize(op, src, band_elements: int) -> Stored:
+    """One conv-like layer over the whole map, band by band, into a new stored buffer."""
     c, h, w = _out_shape(op, *src.shape)
     out = None
     step = _band_rows(op, src.shape, band_elements)
@@ -251,6 +259,7 @@ def _norm_params(m: nn.Module, src, band_elements: int):
 
 
 def _norm_inplace(m: nn.Module, x: Stored, relu: bool, band_elements: int) -> None:
+    """Normalize a stored map in place (whole-map statistics), fused with the ReLU that follows."""
     params = _norm_params(m, x, band_elements)
     for r in range(0, x.t.shape[2], _CHUNK_ROWS):
         part = x.t[:, :, r:r + _CHUNK_ROWS]
@@ -286,6 +295,7 @@ def run_body(ops: list, src: Stored, band_elements: int, last=None):
 
 
 def _materialize_identity(src, band_elements: int) -> Stored:
+    """Store a recomputed source (a residual sum needs its operands in memory)."""
     c, h, w = src.shape
     step = max(1, band_elements // max(1, c * w))
     parts = [src.rows(r, min(h, r + step)) for r in range(0, h, step)]

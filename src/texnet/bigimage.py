@@ -30,6 +30,7 @@ _BAND_ROWS = 256
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
@@ -71,6 +72,7 @@ class PngStreamWriter:
             self._flush_idat()
 
     def _flush_idat(self) -> None:
+        """Write the compressed bytes gathered so far as one IDAT chunk."""
         if self._pending:
             self._fh.write(_chunk(b"IDAT", bytes(self._pending)))
             self._pending = bytearray()

@@ -40,6 +40,7 @@ _INSTALL = "pip install texnet[onnx]"
 
 
 def _require(module: str):
+    """Import an optional ONNX package, or one TexnetError line saying how to install it."""
     try:
         return __import__(module)
     except ImportError as exc:

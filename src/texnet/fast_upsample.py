@@ -71,6 +71,7 @@ class PhaseUpsampleConv(nn.Module):
 
 
 def _is_nearest_x2(m: nn.Module) -> bool:
+    """True for nn.Upsample(scale_factor=2, mode='nearest')."""
     return (isinstance(m, nn.Upsample) and m.mode == "nearest" and m.size is None
             and float(m.scale_factor if not isinstance(m.scale_factor, tuple) else m.scale_factor[0]) == 2.0
             and (not isinstance(m.scale_factor, tuple) or len(set(m.scale_factor)) == 1))

@@ -37,6 +37,7 @@ def _int32(v: int) -> int:
 
 
 def _mix_int(v: int) -> int:
+    """_mix of one Python int (keys derived from the seed and plane)."""
     return int(_mix(torch.tensor([_int32(v)], dtype=torch.int32))[0])
 
 

@@ -47,10 +47,12 @@ def default_max_memory() -> int:
 
 
 def align_up(v: int, a: int) -> int:
+    """The smallest multiple of a that is >= v."""
     return -(-int(v) // a) * a
 
 
 def format_bytes(b: float) -> str:
+    """Bytes as MiB or GiB, for messages."""
     return f"{b / 2**20:,.0f} MiB" if b < 2**30 else f"{b / 2**30:.2f} GiB"
 
 
@@ -88,11 +90,13 @@ class TilePlan:
         return max(0, core[0] - self.halo), min(n, core[1] + self.halo)
 
     def max_window_pixels(self) -> int:
+        """Pixels of the largest window: what one forward must hold."""
         hs = [b - a for a, b in (self.window(c, 0) for c in self.rows)]
         ws = [b - a for a, b in (self.window(c, 1) for c in self.cols)]
         return max(hs) * max(ws)
 
     def window_bytes(self, pixels: int) -> float:
+        """Estimated working memory of a window of this many pixels."""
         return pixels * self.bytes_per_pixel * MEMORY_SAFETY
 
     def computed_pixels(self) -> int:
@@ -102,17 +106,20 @@ class TilePlan:
         return hs * ws
 
     def describe(self) -> str:
+        """One line for logs: tiles, halo, estimated memory of the budget."""
         return (f"{self.size[1]}x{self.size[0]} in {len(self.rows)}x{len(self.cols)} tiles of up to "
                 f"{max(b - a for a, b in self.cols)}x{max(b - a for a, b in self.rows)} px (halo {self.halo}), "
                 f"~{format_bytes(self.window_bytes(self.max_window_pixels()) + self.fixed_bytes)} of {format_bytes(self.budget)}")
 
 
 def _spans(n: int, core: int) -> List[Span]:
+    """[0, n) cut into spans of `core` (the last one shorter)."""
     count = -(-n // core)
     return [(i * core, min(n, (i + 1) * core)) for i in range(count)]
 
 
 def _balanced(n: int, count: int, align: int) -> int:
+    """The aligned span length that cuts n into `count` nearly equal spans."""
     return align_up(-(-n // count), align)
 
 
@@ -176,6 +183,7 @@ def plan_tiles(size: Tuple[int, int], run: Tuple[int, int], align: int, halo: in
 
 
 def _nbytes(t) -> int:
+    """Storage bytes of a tensor or a (nested) list of tensors."""
     if isinstance(t, torch.Tensor):
         return t.untyped_storage().nbytes()
     if isinstance(t, (list, tuple)):

@@ -121,6 +121,7 @@ class _StyleTask:
         self.circular = False
 
     def inputs(self, y0: int, y1: int, x0: int, x1: int):
+        """The network's arguments for the run-size window rows y0..y1-1, columns x0..x1-1."""
         rows = _reflect_index(torch.arange(y0, y1), self.size[0], self.pad_mode)
         cols = _reflect_index(torch.arange(x0, x1), self.size[1], self.pad_mode)
         x = self.source.window(rows, cols)
@@ -128,6 +129,7 @@ class _StyleTask:
         return (x, z)
 
     def stats_inputs(self, max_pixels: int):
+        """Arguments for the statistics pass (the image downscaled to <= max_pixels) and its size."""
         h, w = self.size
         scale = min(1.0, (max_pixels / float(self.run[0] * self.run[1])) ** 0.5)
         sh, sw = max(1, int(h * scale)), max(1, int(w * scale))
@@ -141,6 +143,7 @@ class _StyleTask:
         return (x, z), (sh, sw)
 
     def probe(self, side: int):
+        """Random arguments for a side x side window (memory tracing)."""
         return (torch.rand(1, 3, side, side), torch.randn(1, self.g.noise_channels, side, side)
                 if self.g.noise_channels else None)
 
@@ -157,10 +160,12 @@ class _TextureTask:
         self.circular = g.config.get("padding") == "circular"
 
     def inputs(self, y0: int, y1: int, x0: int, x1: int):
+        """The noise pyramid of the window rows y0..y1-1, columns x0..x1-1 (global coordinates)."""
         return (v1_noise(self.seed, self.g.scales, self.g.noise_channels, y0, x0, y1 - y0, x1 - x0,
                          self.run, self.circular),)
 
     def stats_inputs(self, max_pixels: int):
+        """Noise of the statistics pass: a texture of <= max_pixels (stationary: its statistics stand for all)."""
         m = self.align
         side = max(2 * m, int(max_pixels ** 0.5) // m * m)
         sh, sw = min(self.run[0], side), min(self.run[1], side)
@@ -168,6 +173,7 @@ class _TextureTask:
         return (v1_noise(self.seed, self.g.scales, self.g.noise_channels, 0, 0, sh, sw, (sh, sw), self.circular),), (sh, sw)
 
     def probe(self, side: int):
+        """Random noise for a side x side window (memory tracing)."""
         return tuple([self.g.sample_noise(1, side)])
 
 
@@ -177,6 +183,8 @@ def _to_uint8(y: torch.Tensor) -> np.ndarray:
 
 
 class _ArraySink:
+    """Collects uint8 row bands into the (H, W, 3) array that is returned."""
+
     def __init__(self, h: int, w: int):
         self.array = np.empty((h, w, 3), dtype=np.uint8)
         self.top = 0
@@ -193,16 +201,20 @@ class _ArraySink:
 
 
 class _PngSink(PngStreamWriter):
+    """Streams row bands into the PNG file; finishing renames it into place."""
+
     def finish(self):
         return self.close()
 
 
 def _check_out(out: Optional[PathLike]) -> None:
+    """Refuse an output path whose folder is missing before any work."""
     if out is not None and not Path(out).parent.is_dir():
         raise ConfigError(f"{out}: the folder {Path(out).parent} does not exist")
 
 
 def _budget(max_memory) -> int:
+    """The memory budget in bytes: the argument, else TEXNET_MAX_MEMORY, else the default."""
     if max_memory is not None:
         return parse_bytes(max_memory)
     return env_budget() or default_max_memory()
@@ -290,6 +302,7 @@ def _choose(task, model: InferenceModel, tile, budget: int, to_file: bool, mode:
 
 def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[PathLike], show: bool,
          stats_pixels: Optional[int], mode: str, info: Optional[dict], dry_run: bool = False):
+    """Plan (every check), then run the chosen way into the sink; returns the array, the path or the plan."""
     info = {} if info is None else info
     _check_out(out)
     to_file = out is not None and Path(out).suffix.lower() == ".png"
