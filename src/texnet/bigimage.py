@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .errors import ImageError, TexnetError
@@ -148,3 +150,48 @@ def read_rgb_uint8(source, max_pixels: Optional[int] = None) -> np.ndarray:
                 raise ImageError(f"{path}: truncated or corrupt image data ({str(exc)[:160]})") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+
+
+class ImageSource:
+    """An image kept as given (uint8 array: 3 bytes/pixel, or float tensor) and read one window at a time."""
+
+    def __init__(self, image, max_pixels: Optional[int]):
+        if isinstance(image, (str, os.PathLike)):
+            image = read_rgb_uint8(image, max_pixels)
+        elif isinstance(image, Image.Image):
+            image = np.asarray(image.convert("RGB"))
+        if isinstance(image, np.ndarray):
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise ImageError(f"image array must be HxWx3, got {image.shape}")
+            self.array = image if image.dtype == np.uint8 else None
+            self.tensor = None if image.dtype == np.uint8 else torch.from_numpy(
+                np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
+            self.h, self.w = image.shape[:2]
+        elif isinstance(image, torch.Tensor):
+            t = image.detach()
+            t = t[0] if t.dim() == 4 and t.shape[0] == 1 else t
+            if t.dim() != 3 or t.shape[0] != 3:
+                raise ImageError(f"image tensor must be 3xHxW or 1x3xHxW, got {tuple(image.shape)}")
+            self.array, self.tensor = None, t.float().cpu()
+            self.h, self.w = t.shape[-2:]
+        else:
+            raise ImageError(f"cannot stylize a {type(image).__name__}; pass a path, array, tensor or PIL image")
+        self.nbytes = self.array.nbytes if self.array is not None else self.tensor.numel() * 4
+
+    def window(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """(1, 3, len(rows), len(cols)) float32 in [0, 1]; only the window's bounding box is ever copied."""
+        r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+        rows, cols = rows - r0, cols - c0
+        if self.array is not None:
+            part = self.array[r0:r1, c0:c1][rows.numpy()][:, cols.numpy()]
+            return torch.from_numpy(np.ascontiguousarray(part.transpose(2, 0, 1))).float().div_(255.0).unsqueeze(0)
+        part = self.tensor[:, r0:r1, c0:c1]
+        return part.index_select(1, rows).index_select(2, cols).unsqueeze(0)
+
+    def reduced(self, h: int, w: int) -> torch.Tensor:
+        """The whole image resized to (h, w) (antialiased), for the statistics pass."""
+        if self.array is not None:
+            small = Image.fromarray(self.array).resize((w, h), Image.BICUBIC)
+            return torch.from_numpy(np.asarray(small).transpose(2, 0, 1).copy()).float().div_(255.0).unsqueeze(0)
+        x = self.tensor.unsqueeze(0)
+        return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)

@@ -34,11 +34,10 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .banded import Stored, banded_plan, peak_elements, run_body, stream_last
-from .bigimage import PngStreamWriter, read_rgb_uint8
+from .bigimage import ImageSource, PngStreamWriter
 from .errors import ConfigError
 from .generators import Generator, StyleNet, TextureNetV1
 from .generators.base import hw
@@ -61,55 +60,10 @@ def _reflect_index(idx: torch.Tensor, n: int, mode: str) -> torch.Tensor:
     return idx.clamp(max=n - 1)
 
 
-class _Source:
-    """The content image, kept as given (uint8 array or float tensor) and read one window at a time."""
-
-    def __init__(self, image, max_pixels: Optional[int]):
-        if isinstance(image, (str, os.PathLike)):
-            image = read_rgb_uint8(image, max_pixels)
-        elif isinstance(image, Image.Image):
-            image = np.asarray(image.convert("RGB"))
-        if isinstance(image, np.ndarray):
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ConfigError(f"image array must be HxWx3, got {image.shape}")
-            self.array = image if image.dtype == np.uint8 else None
-            self.tensor = None if image.dtype == np.uint8 else torch.from_numpy(
-                np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
-            self.h, self.w = image.shape[:2]
-        elif isinstance(image, torch.Tensor):
-            t = image.detach()
-            t = t[0] if t.dim() == 4 and t.shape[0] == 1 else t
-            if t.dim() != 3 or t.shape[0] != 3:
-                raise ConfigError(f"image tensor must be 3xHxW or 1x3xHxW, got {tuple(image.shape)}")
-            self.array, self.tensor = None, t.float().cpu()
-            self.h, self.w = t.shape[-2:]
-        else:
-            raise ConfigError(f"cannot stylize a {type(image).__name__}; pass a path, array, tensor or PIL image")
-        self.nbytes = self.array.nbytes if self.array is not None else self.tensor.numel() * 4
-
-    def window(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """(1, 3, len(rows), len(cols)) float32 in [0, 1]; only the window's bounding box is ever copied."""
-        r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
-        rows, cols = rows - r0, cols - c0
-        if self.array is not None:
-            part = self.array[r0:r1, c0:c1][rows.numpy()][:, cols.numpy()]
-            return torch.from_numpy(np.ascontiguousarray(part.transpose(2, 0, 1))).float().div_(255.0).unsqueeze(0)
-        part = self.tensor[:, r0:r1, c0:c1]
-        return part.index_select(1, rows).index_select(2, cols).unsqueeze(0)
-
-    def reduced(self, h: int, w: int) -> torch.Tensor:
-        """The whole image resized to (h, w) (antialiased), for the statistics pass."""
-        if self.array is not None:
-            small = Image.fromarray(self.array).resize((w, h), Image.BICUBIC)
-            return torch.from_numpy(np.asarray(small).transpose(2, 0, 1).copy()).float().div_(255.0).unsqueeze(0)
-        x = self.tensor.unsqueeze(0)
-        return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
-
-
 class _StyleTask:
     """StyleNet: the run size pads to a multiple of 4 (at least 8) like StyleNet.forward does."""
 
-    def __init__(self, g: StyleNet, source: _Source, seed: int):
+    def __init__(self, g: StyleNet, source: ImageSource, seed: int):
         self.g, self.source, self.seed = g, source, seed
         h, w = source.h, source.w
         self.size = (h, w)
@@ -365,7 +319,7 @@ def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0
     if not isinstance(src, StyleNet):
         raise ConfigError(f"tiled_stylize needs a StyleNet, got {type(src).__name__}")
     budget = _budget(max_memory)
-    source = _Source(image, max_pixels)
+    source = ImageSource(image, max_pixels)
     model, norms = _prepare(g, precision)
     return _run(_StyleTask(model.source, source, seed), model, norms, tile, budget, out, show_progress,
                 stats_pixels, mode, info, dry_run)
@@ -397,7 +351,7 @@ def untiled_reference(g: Generator, seed: int = 0, image=None, size=None) -> tor
     """
     with torch.inference_mode():
         if isinstance(g, StyleNet):
-            src = _Source(image, None)
+            src = ImageSource(image, None)
             rows, cols = torch.arange(src.h), torch.arange(src.w)
             z = noise_planes(seed, 0, g.noise_channels, rows, cols) if g.noise_channels else None
             return g.eval()(src.window(rows, cols), z)
