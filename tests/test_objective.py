@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from texnet.config import LossConfig
-from texnet.diversity import entropy_term, lowpass, nearest_neighbor_distances, remove_brightness
+from texnet.diversity import entropy_term, layout_entropy, lowpass, nearest_neighbor_distances, remove_brightness
 from texnet.images import load_image
 from texnet.losses import build_loss
 from texnet.objective import DIVERSITY_SPACES, JuleszObjective, julesz_objective
@@ -91,7 +91,8 @@ def test_objective_asks_for_the_tap_its_diversity_space_needs():
 @pytest.mark.parametrize("space", DIVERSITY_SPACES)
 def test_each_space_gives_finite_objective_and_gradients(tiny_loss, space):
     lam = 0.1
-    obj = JuleszObjective(tiny_loss, diversity=lam, space=space, feature_layer="relu2_1")
+    obj = JuleszObjective(tiny_loss, diversity=lam, space=space, feature_layer="relu2_1",
+                          layout_layers=("relu1_1", "relu2_1"))
     x = _samples(3, seed=1).requires_grad_()
     stats = obj(x)
     assert {"objective", "loss", "texture", "entropy", "nn_distance"} <= set(stats)
@@ -107,6 +108,9 @@ def test_each_space_gives_finite_objective_and_gradients(tiny_loss, space):
             expected = entropy_term(lowpass(x, 4))
         elif space == "structure":
             expected = entropy_term(remove_brightness(x))
+        elif space == "layout":
+            feats = tiny_loss.net(x, layers=["relu1_1", "relu2_1"])
+            expected = layout_entropy([feats["relu1_1"], feats["relu2_1"]])
         else:
             expected = entropy_term(tiny_loss.net(x, layers=["relu2_1"])["relu2_1"])
     assert abs(float(stats["entropy"]) - float(expected)) < 1e-4 * max(1.0, abs(float(expected)))
@@ -126,7 +130,8 @@ def test_spaces_measure_different_distances(tiny_loss):
     x = _samples(3, seed=2)
     ents = {}
     for space in DIVERSITY_SPACES:
-        obj = JuleszObjective(tiny_loss, diversity=0.1, space=space, feature_layer="relu2_1")
+        obj = JuleszObjective(tiny_loss, diversity=0.1, space=space, feature_layer="relu2_1",
+                              layout_layers=("relu1_1", "relu2_1"))
         with torch.no_grad():
             ents[space] = float(obj(x)["entropy"])
     assert len({round(v, 4) for v in ents.values()}) == len(DIVERSITY_SPACES), ents

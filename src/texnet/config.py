@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
+from .auto_lambda import AUTO_KAPPA, parse_diversity
 from .objective import DIVERSITY_SPACES
 from .distributed import ENTROPY_SCOPES
 from .errors import ConfigError
@@ -220,10 +221,17 @@ class TrainConfig:
     lr: Optional[float] = option(None, "Adam learning rate", above=0, default_text="v1 0.01, v2 0.001, stylenet 0.001")
     lr_decay: float = option(0.8, "multiply lr by this every --lr-step steps", above=0, high=1)
     lr_step: Optional[int] = option(None, "steps between lr decays", low=1)
-    #: λ of eq. 10 (0 = no entropy term). With relative losses 0.01-0.1 is the useful range (docs/method.md).
-    diversity: float = option(0.0, "λ of the entropy term (try 0.01-0.1)", low=0)
-    diversity_space: str = option("pixels", "where entropy distances are measured (pixels, as the paper)",
-                                  choices=DIVERSITY_SPACES)
+    #: λ of eq. 10 (0 = no entropy term). With relative losses 0.01-0.1 is the useful range (docs/method.md);
+    #: 'auto' sets λ = --diversity-kappa × the batch's loss at every step, in the layout space (auto_lambda.py).
+    diversity: Union[float, str] = option(0.0, "λ of the entropy term (try 0.01-0.1), or auto: λ follows the "
+                                          "loss level, in the layout space (docs/method.md §4)",
+                                          parse=parse_diversity, metavar="λ|auto")
+    #: auto_lambda.AUTO_KAPPA: ~1.45x the λ = 0 loss on brick and grass (measured; docs/method.md §4).
+    diversity_kappa: float = option(AUTO_KAPPA, "with --diversity auto: κ in λ = κ × batch loss (more = more "
+                                    "diverse, higher loss)", above=0)
+    #: None: 'pixels' (the paper) for a number, 'layout' for --diversity auto (where κ was measured).
+    diversity_space: Optional[str] = option(None, "where entropy distances are measured", choices=DIVERSITY_SPACES,
+                                            default_text="pixels, as the paper; layout with --diversity auto")
     diversity_layer: str = option("relu3_1", "tap for --diversity-space features")
     diversity_eps: float = option(1e-3, "ε inside ln(ρ+ε)", above=0)
     checkpoint_every: int = option(100, "steps between checkpoints", low=1)
@@ -273,11 +281,22 @@ class TrainConfig:
                 setattr(cfg, key, value)
         if cfg.lr is None:
             cfg.lr = GENERATOR_LR.get(cfg.generator, 1e-3)
+        if cfg.diversity_space is None:
+            cfg.diversity_space = "layout" if cfg.diversity == "auto" else "pixels"
         return cfg
+
+    @property
+    def has_entropy(self) -> bool:
+        """Whether the objective has the entropy term (λ > 0 or auto)."""
+        return self.diversity == "auto" or (isinstance(self.diversity, (int, float)) and self.diversity > 0)
 
     def validate(self) -> "TrainConfig":
         """Reject invalid values before any work starts (on a resolved config)."""
         check_fields(self, self.command)
+        parse_diversity(self.diversity)
+        if self.diversity == "auto" and self.diversity_space not in (None, "layout"):
+            raise ConfigError(f"--diversity auto measures entropy in the layout space (where its κ was measured); "
+                              f"drop --diversity-space {self.diversity_space} or give a number λ")
         flag = "--texture" if self.task == "texture" else "--style"
         if self.task == "style" and self.generator != "stylenet":
             raise ConfigError("stylization trains the StyleNet generator (--generator stylenet)")
@@ -291,7 +310,7 @@ class TrainConfig:
             raise ConfigError(f"{flag} takes image files or sample:NAME, got {self.exemplar!r}")
         if len(self.exemplars) > 1 and self.task != "style":
             raise ConfigError("several exemplars train one multi-style StyleNet: use train-style --style A B C")
-        if len(self.exemplars) > 1 and self.diversity > 0:
+        if len(self.exemplars) > 1 and self.has_entropy:
             raise ConfigError("--diversity with several styles is not supported (the entropy term would compare "
                               "images of different styles); train one style at a time for diversity")
         if len(self.exemplars) > 1 and self.loss.texture_loss != "gram":
@@ -300,7 +319,7 @@ class TrainConfig:
             raise ConfigError("several styles need --norm instance (one scale/bias per style in each IN layer)")
         if self.base_model and (self.task != "style" or len(self.exemplars) != 1):
             raise ConfigError("add-style adds one style (--style IMG) to a trained StyleNet (--model)")
-        if self.diversity > 0 and self.batch_size < 2:
+        if self.has_entropy and self.batch_size < 2:
             raise ConfigError("--diversity > 0 needs --batch-size >= 2 (the entropy term compares samples in a batch)")
         if self.sync_bn and self.norm != "batch":
             raise ConfigError("--sync-bn synchronizes batch-norm statistics across processes: it needs --norm batch "

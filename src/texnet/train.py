@@ -37,7 +37,7 @@ from .styles import draw_styles, extend_trained_stylenet, style_name
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
-LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "nn_distance", "lr", "seconds"]
+LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "nn_distance", "lr", "seconds"]
 #: Noise / content crops used for the periodic sample grids (fixed, so grids are comparable over time).
 SAMPLE_SEED = 20170102
 SAMPLE_COUNT = 8
@@ -301,10 +301,10 @@ class Trainer:
         fields = [f for f in LOG_FIELDS if f in self.history[-1]]
         self.run_dir.write_csv("losses.csv", self.history, fields)
         curves = {"objective": [r["objective"] for r in self.history], "loss": [r["loss"] for r in self.history]}
-        if self.cfg.diversity > 0:
+        if self.cfg.has_entropy:
             curves = {"loss": curves["loss"]}
         plot_curves(self.run_dir.file("losses.png"), curves, title=f"{self.generator.arch} training",
-                    logy=self.cfg.diversity == 0)
+                    logy=not self.cfg.has_entropy)
         if len(self.history) > 1 and self.history[-1].get("nn_distance", 0) > 0:
             plot_curves(self.run_dir.file("diversity.png"), {"nn distance": [r["nn_distance"] for r in self.history]},
                         title="batch mean nearest-neighbour distance (RMS, pixels)", ylabel="distance", logy=False)
@@ -351,6 +351,11 @@ class Trainer:
                         "continue with the same command plus --resume", signum
                     )
         bar.close()
+        lams = [r["lambda"] for r in self.history if "lambda" in r]
+        if lams:
+            self.log(f"--diversity auto (κ = {cfg.diversity_kappa:g}): λ = κ × batch loss went from {lams[0]:.4g} to "
+                     f"{lams[-1]:.4g} (mean of the last fifth {sum(lams[-max(1, len(lams) // 5):]) / max(1, len(lams) // 5):.4g}); "
+                     "every step's λ is in losses.csv")
         self.save(MODEL, full=False)
         self.write_logs()
         self.sample_grid("samples.png")
@@ -364,8 +369,9 @@ class Trainer:
 
 
 def _postfix(row: Dict[str, float]) -> Dict[str, str]:
-    keys = ["loss", "texture", "content", "nn_distance"]
-    return {("nn" if k == "nn_distance" else k): f"{row[k]:.4g}" for k in keys if k in row}
+    keys = ["loss", "texture", "content", "nn_distance", "lambda"]
+    names = {"nn_distance": "nn", "lambda": "λ"}
+    return {names.get(k, k): f"{row[k]:.4g}" for k in keys if k in row}
 
 
 def _real_path(source: str):
