@@ -58,8 +58,13 @@ def save_checkpoint(path: os.PathLike | str, generator: Generator, **fields: Any
 
 
 def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[str, Any]:
-    """Read and validate a checkpoint dict; unsafe, foreign, or future files get a one-line CheckpointError."""
-    path = Path(path)
+    """Read and validate a checkpoint dict; unsafe, foreign, or future files get a one-line CheckpointError.
+
+    `path` may also name a bundled network (texnet.bundled; `texnet models` lists them).
+    """
+    from .bundled import resolve
+
+    path = resolve(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
     if path.is_dir():
@@ -118,12 +123,13 @@ def generator_from_checkpoint(data: Dict[str, Any], expect: Optional[str] = None
 
 
 def load(path: os.PathLike | str, device: Any = "cpu") -> Generator:
-    """Load a trained generator for inference: `g = texnet.load('run/model.pt'); g(z)` or `g(x0, z)`.
+    """Load a trained generator for inference: `g = texnet.load('run/model.pt')` or a bundled network,
+    `texnet.load('starry_night')`; then `g(z)` or `g(x0, z)`. Weights are fp32 whatever was stored.
 
     The module is in eval mode; `g.checkpoint` keeps the checkpoint's
     metadata (training config, step, exemplar digest) without the weights.
     """
     data = load_checkpoint(path)
-    g = generator_from_checkpoint(data).to(device).eval()
+    g = generator_from_checkpoint(data).float().to(device).eval()
     g.checkpoint = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
     return g

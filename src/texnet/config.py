@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .generators.base import PADDINGS
 from .generators.style_net import UPSAMPLING as STYLENET_UPSAMPLING
 from .generators.texture_net_v2 import UPSAMPLING as V2_UPSAMPLING
+from .data import SAMPLE_PHOTOS
 from .images import parse_size
 from .loss_network import POOLINGS, WEIGHT_FORMATS, layer_index
 from .losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, LOSS_SCALES, TEXTURE_LOSSES, parse_layer_weights
@@ -176,7 +177,9 @@ class TrainConfig:
                            flag={"train-texture": "--texture", "train-style": "--style", "add-style": "--style"},
                            nargs={"train-style": "+"}, required=True)
     #: Folder of content photos (task style), searched recursively.
-    content_dir: Optional[str] = option(None, "folder of content photos (recursive)", commands=STYLE_TRAINING)
+    content_dir: Optional[str] = option(None, "folder of content photos (recursive)", commands=STYLE_TRAINING,
+                                        default_text="sample:photos, the few photos bundled with texnet; use a "
+                                        "folder of >= 100 photos for real networks")
     #: add-style: the trained StyleNet a style is added to (only the new style's norm scale/bias train).
     base_model: Optional[str] = option(None, "the trained StyleNet to add a style to (model.pt or its run folder)",
                                        flag="--model", commands=ADD_STYLE, required=True)
@@ -281,6 +284,8 @@ class TrainConfig:
                 setattr(cfg, key, value)
         if cfg.lr is None:
             cfg.lr = GENERATOR_LR.get(cfg.generator, 1e-3)
+        if cfg.task == "style" and not cfg.content_dir:
+            cfg.content_dir = SAMPLE_PHOTOS
         if cfg.diversity_space is None:
             cfg.diversity_space = "layout" if cfg.diversity == "auto" else "pixels"
         return cfg
@@ -304,8 +309,6 @@ class TrainConfig:
             raise ConfigError("texture training uses --generator v1 or v2")
         if not self.exemplar:
             raise ConfigError(f"training needs {flag} IMG")
-        if self.task == "style" and not self.content_dir:
-            raise ConfigError("style training needs --content-dir DIR with photos")
         if not all(isinstance(e, str) and e for e in self.exemplars):
             raise ConfigError(f"{flag} takes image files or sample:NAME, got {self.exemplar!r}")
         if len(self.exemplars) > 1 and self.task != "style":
@@ -377,6 +380,10 @@ class InferenceConfig:
                              commands=STYLIZE)
     strength_mode: Optional[str] = option(None, "how strength < 1 blends: the outputs, or the norm layers",
                                           choices=STRENGTH_MODES, default_text=DEFAULT_STRENGTH_MODE, commands=("stylize",))
+    #: The network sees a copy 1/S the size and its output is resized back: strokes S times larger (bundled.py
+    #: cards say which output size a network's strokes were made for).
+    style_scale: float = option(1.0, "stroke size: 2 = strokes twice as large (the network sees a half-size copy), "
+                                "0.5 = finer strokes", above=0, high=8, commands=("stylize",))
     #: YCbCr: luminance from the stylization, chrominance from the photo (texnet.color says why).
     preserve_color: bool = option(False, "keep the photo's colours (luminance from the stylization)", commands=STYLIZE)
     stabilize: float = option(0.0, "motion-aware running average of output frames, 0 = off (0.8 halves the "

@@ -21,8 +21,19 @@ from .images import load_image
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 
 
+#: `--content-dir` default: colour photos that ship with scikit-image (CC0 / public domain), enough to try
+#: train-style with no files; real networks need a folder of >= 100 photos.
+SAMPLE_PHOTOS = "sample:photos"
+SAMPLE_PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
+
+
 def find_images(root: os.PathLike | str) -> List[Path]:
-    """Image files under `root` (recursive, sorted, by extension, case-insensitive; hidden files skipped)."""
+    """Image files under `root` (recursive, sorted, by extension, case-insensitive; hidden files skipped);
+    `sample:photos` is the bundled sample photos."""
+    if str(root) == SAMPLE_PHOTOS:
+        from .images import sample_image_path
+
+        return [sample_image_path(n) for n in SAMPLE_PHOTO_NAMES]
     root = Path(root)
     if not root.exists():
         raise TexnetError(f"{root}: no such folder")

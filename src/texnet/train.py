@@ -23,7 +23,7 @@ import torch
 from . import distributed
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict, train_config_from_saved
-from .data import ContentFolder
+from .data import SAMPLE_PHOTOS, ContentFolder
 from .errors import CheckpointError, TexnetError
 from .files import RunFolder
 from .generators import Generator, build_generator
@@ -98,6 +98,9 @@ class Trainer:
         digests = [file_digest(_real_path(e)) for e in self.cfg.exemplars]
         self.digest = digests if isinstance(self.cfg.exemplar, list) else digests[0]
         self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
+        if self.cfg.task == "style" and self.cfg.content_dir == SAMPLE_PHOTOS:
+            self.log(f"no --content-dir: training on the {len(self.data.files)} sample photos bundled with texnet; "
+                     "for a network that generalizes, give --content-dir with a folder of >= 100 photos")
         self.generator = generator.to(self.device)
         self.model = self.dist.wrap(self.generator)  # what training calls: DDP under torchrun
         self.objective = build_objective(self.cfg, self.exemplar, self.device)

@@ -17,6 +17,8 @@ from . import commands as cmd
 from .demo import DemoConfig
 from .evaluate import EvaluateConfig
 from .flags import RunFlags, add_config
+from .models import ModelsConfig, models as models_command
+from .zoo import ZooConfig, zoo as zoo_command
 from .reproduce import ReproduceConfig
 
 EXIT_ERROR = 1
@@ -70,6 +72,15 @@ COMMANDS = {
                   "Train and compare StyleNet IN/BN, TextureNetV1/V2 with and without the entropy term, "
                   "optimization; writes OUT/index.html and OUT/results.json.",
                   (ReproduceConfig, RunFlags), cmd.reproduce),
+    "models": ("list the bundled networks (--json; --out DIR writes an HTML gallery)",
+               "Every trained network that ships with texnet: use it by name, e.g. texnet stylize --model "
+               "starry_night photo.jpg or texnet sample --model bark.",
+               (ModelsConfig,), models_command),
+    "zoo": ("rebuild the bundled networks from their recipes (maintainers; make zoo)",
+            "zoo build [NAME...]: train each recipe (reusing a finished run with the same config), train the "
+            "λ = 0 companion of diverse texture networks, measure quality, write NAME.pt and its card NAME.json. "
+            "zoo measure [NAME...]: re-measure finished runs without training.",
+            (ZooConfig,), zoo_command),
     "info": ("show versions, devices and the VGG-19 weights in use", None, (cmd.InfoConfig,), cmd.info),
 }
 
@@ -83,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description)
         if name == "stylize":
             p.add_argument("images", nargs="+", metavar="IMG", help="photos (files or sample:NAME)")
+        if name == "zoo":
+            p.add_argument("action", choices=("build", "measure"), help="build: train, measure, write; measure: "
+                           "re-measure finished runs in --work")
+            p.add_argument("names", nargs="*", metavar="NAME", help="recipes to run (default: all)")
         if name == "stylize-video":
             p.add_argument("video", metavar="VIDEO", help="input video file")
         groups: dict = {}

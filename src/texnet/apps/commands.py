@@ -149,7 +149,9 @@ def stylize(args) -> int:
     run_flags = build_config(RunFlags, args)
     info = run_stylize(cfg.model, args.images, run_flags.out, size=cfg.size, seed=cfg.seed,
                        device=resolve_device(cfg.device), overwrite=run_flags.overwrite, max_pixels=cfg.max_pixels,
-                       **_fast(cfg), **style_options(cfg), **_large(cfg, run_flags))
+                       style_scale=cfg.style_scale, **_fast(cfg), **style_options(cfg), **_large(cfg, run_flags))
+    for note in info["notes"]:
+        print(note)
     times = info["seconds_per_image"]
     print(f"stylized {len(times)} image(s), {sum(times) / len(times):.3f} s per image (forward pass); wrote {run_flags.out}")
     return 0

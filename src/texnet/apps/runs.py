@@ -17,7 +17,7 @@ import torch
 from ..checkpoints import load
 from ..errors import ConfigError
 from ..files import RunFolder
-from ..images import load_image, make_grid, resolve_path, save_image
+from ..images import load_image, make_grid, resize, resolve_path, save_image
 from ..inference import prepare_inference, require_task, sample_textures, style_selector, stylize_image
 
 
@@ -106,8 +106,11 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
                 channels_last: bool = False, compile: bool = False, style_index: Optional[int] = None,
                 style_mix: Optional[str] = None, strength: float = 1.0, strength_mode: Optional[str] = None,
                 preserve_color: bool = False, tile: Optional[int] = None, max_memory: Optional[str] = None,
-                tile_mode: str = "auto", onnx: Optional[str] = None, show_progress: bool = False) -> Dict[str, object]:
+                tile_mode: str = "auto", onnx: Optional[str] = None, show_progress: bool = False,
+                style_scale: float = 1.0) -> Dict[str, object]:
     """`texnet stylize`: one stylized PNG per input image (name_stylized.png) in run folder `out`.
+
+    `style_scale` S stylizes a copy 1/S the size and resizes the result back: strokes S times larger.
 
     Images at their own size (no `size`) that do not fit memory in one piece, or any with `tile`/`max_memory`,
     are stylized by tiled_stylize straight into the PNG.
@@ -130,9 +133,9 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
     big = [onnx is None and size is None and _large(tiled_stylize, g, tile, max_memory, tile_mode, image=src,
                                                     seed=seed, precision=precision, max_pixels=max_pixels)
            for src in images]
-    if any(big) and (strength != 1.0 or preserve_color):
-        raise ConfigError("--strength and --preserve-color are not available for tiled (large) images yet; "
-                          "give --size N to stylize a resized copy")
+    if any(big) and (strength != 1.0 or preserve_color or style_scale != 1.0):
+        raise ConfigError("--strength, --preserve-color and --style-scale are not available for tiled (large) "
+                          "images yet; give --size N to stylize a resized copy")
     if any(big) and getattr(g, "styles", 1) > 1:
         from ..styles import with_style_baked_in
 
@@ -141,6 +144,7 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
     fast = g if onnx is not None else prepare_inference(g, precision, channels_last, compile)
     written: List[str] = []
     times: List[float] = []
+    notes: List[str] = []
     for i, src in enumerate(images):
         stem = Path(str(src).replace("sample:", "")).stem
         name = f"{stem}_stylized.png" if f"{stem}_stylized.png" not in written else f"{stem}_{i}_stylized.png"
@@ -152,17 +156,45 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
             written.append(name)
             continue
         x = load_image(src, size=size, max_pixels=max_pixels)
+        notes += stroke_note(g, x, style_scale)
         t0 = time.perf_counter()
+        x_in = scaled_input(x, style_scale)
         if onnx is not None:
-            y = g.stylize(x, seed=seed)
+            y = g.stylize(x_in, seed=seed)
         else:
-            y = stylize_image(fast, x, seed, style=style, strength=strength, strength_mode=strength_mode,
-                              preserve_color=preserve_color)
+            y = stylize_image(fast, x_in, seed, style=style, strength=strength, strength_mode=strength_mode,
+                              preserve_color=False)
+        y = resize(y, tuple(x.shape[-2:])) if style_scale != 1.0 else y
+        if preserve_color:
+            from ..color import preserve_color as keep_colors
+
+            y = keep_colors(y, x)
         times.append(time.perf_counter() - t0)
         written.append(save_image(y[0], run.file(name)).name)
     info = {"command": "stylize", "model": str(model), "inputs": list(map(str, images)), "size": size, "seed": seed,
             "device": str(device), "precision": getattr(fast, "precision", "fp32 (onnxruntime)"), "style": style, "strength": strength,
-            "strength_mode": strength_mode, "preserve_color": preserve_color, "seconds_per_image": times,
-            "outputs": written}
+            "strength_mode": strength_mode, "preserve_color": preserve_color, "style_scale": style_scale,
+            "seconds_per_image": times, "outputs": written, "notes": sorted(set(notes))}
     run.write_json("config.json", info)
     return info
+
+
+def scaled_input(x: torch.Tensor, style_scale: float) -> torch.Tensor:
+    """The copy a network sees for --style-scale S: 1/S the size (at least 16 px on the short side)."""
+    if style_scale == 1.0:
+        return x
+    h, w = x.shape[-2:]
+    return resize(x, (max(16, round(h / style_scale)), max(16, round(w / style_scale))))
+
+
+def stroke_note(g, x: torch.Tensor, style_scale: float) -> List[str]:
+    """A hint when a bundled network runs far from the output size its strokes were made for."""
+    declared = (getattr(g, "checkpoint", None) or {}).get("declared") or {}
+    made_for = declared.get("output_size")
+    if not made_for or style_scale != 1.0:
+        return []
+    ratio = max(x.shape[-2:]) / made_for
+    if 1 / 1.5 <= ratio <= 1.5:
+        return []
+    return [f"note: this network's strokes are made for {made_for}-px outputs; at {max(x.shape[-2:])} px they look "
+            f"{ratio:.1f}x {'finer' if ratio > 1 else 'coarser'} — try --style-scale {ratio:.2g} (or --size {made_for})"]

@@ -1,0 +1,183 @@
+"""`--diversity auto` on every texture: texture loss ratio and layout diversity vs the λ = 0 network.
+
+For each texture, two TextureNetV2 runs through `texnet.train` (the code path
+of `texnet train-texture`), same recipe and seed: λ = 0 and `--diversity auto`.
+Each trained network draws 16 samples from fixed noise; they are scored with
+the fp32 Gram loss against the exemplar (the training loss, relative scale)
+and with `metrics.layout_diversity` (16 exemplar crops, seed 0; 1.0 = as
+varied as the real texture). The goal (issue 15): layout diversity ≥ 0.5 of
+the exemplar's at ≤ 1.5× the λ = 0 loss.
+
+Recipe (the cpu budget: 1-2 minutes per run on one core): 64-px output, the
+exemplar at 128 px, 300 Adam steps, batch 8 — where κ was measured
+(docs/method.md §4).
+
+    PYTHONPATH=src python benchmarks/bench_auto_lambda.py                 # every texture
+    PYTHONPATH=src python benchmarks/bench_auto_lambda.py --only brick rock
+    PYTHONPATH=src python benchmarks/bench_auto_lambda.py --report        # table + figure from the results so far
+
+Results: one JSON line per (texture, variant) in benchmarks/results/auto_lambda.jsonl (runs already there are
+skipped, so it can be split across processes or resumed); `--report` writes benchmarks/RESULTS_auto_lambda.md and
+docs/images/auto_lambda.jpg.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = ROOT.parent / "shared" / "data" / "textures"
+RESULTS = HERE / "results" / "auto_lambda.jsonl"
+RUNS = HERE / "results" / "auto_lambda_runs"
+#: skimage's brick is also shared/data/textures/brick_gray.png (the same file): it is listed once.
+SKIMAGE = ["sample:grass", "sample:gravel"]
+RECIPE = dict(size=64, exemplar_size=128, steps=300, batch_size=8, seed=0)
+VARIANTS = {"lambda0": dict(diversity=0.0), "auto": dict(diversity="auto")}
+SAMPLES, SAMPLE_SEED = 16, 123
+GOAL_DIVERSITY, GOAL_LOSS_RATIO = 0.5, 1.5
+
+
+def textures(shared: Path = SHARED) -> List[str]:
+    """The shared colour textures (sorted) and the skimage ones."""
+    return sorted(str(p) for p in shared.glob("*.png")) + SKIMAGE
+
+
+def name_of(texture: str) -> str:
+    return texture.split(":", 1)[1] if texture.startswith("sample:") else Path(texture).stem
+
+
+def done(path: Path = RESULTS) -> Dict[tuple, dict]:
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["texture"], r["variant"])] = r
+    return rows
+
+
+def run_one(texture: str, variant: str) -> dict:
+    """Train one network and score its samples."""
+    from texnet.config import LossConfig, TrainConfig
+    from texnet.exemplars import training_exemplar
+    from texnet.losses import build_loss
+    from texnet.metrics import diversity, layout_diversity, quality
+    from texnet.diversity import LAYOUT_LAYERS
+    from texnet.train import train
+
+    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **RECIPE, **VARIANTS[variant]).resolved()
+    cfg.validate()
+    out = RUNS / f"{name_of(texture)}_{variant}"
+    t0 = time.perf_counter()
+    result = train(cfg, out, overwrite=True, show_progress=False, log=lambda m: None)
+    seconds = time.perf_counter() - t0
+    g = result.generator.float().eval()
+    samples = g.generate(SAMPLES, seed=SAMPLE_SEED)
+    exemplar = training_exemplar(cfg)
+    loss = build_loss(LossConfig(precision="fp32"), exemplar, with_content=False, extra_layers=list(LAYOUT_LAYERS))
+    with torch.no_grad():
+        row = {
+            "texture": name_of(texture), "variant": variant, "seconds": round(seconds, 1),
+            "texture_loss": quality(samples, loss)["texture"],
+            "layout": layout_diversity(samples, exemplar, loss.net),
+            **{k: v for k, v in diversity(samples, loss.net).items() if k.endswith("pairwise")},
+        }
+    lams = [r["lambda"] for r in result.history if "lambda" in r]
+    if lams:
+        row["lambda_first"], row["lambda_last"] = lams[0], lams[-1]
+    from texnet.images import save_image, make_grid
+    save_image(make_grid(list(samples[:8]), ncol=8), out / "eval_samples.png")
+    return row
+
+
+def write_report(rows: Dict[tuple, dict]) -> None:
+    from common import markdown_table
+
+    names = sorted({t for t, _ in rows})
+    table, met, complete = [], 0, 0
+    for t in names:
+        base, auto = rows.get((t, "lambda0")), rows.get((t, "auto"))
+        if not (base and auto):
+            continue
+        complete += 1
+        ratio = auto["texture_loss"] / base["texture_loss"]
+        ok = auto["layout"] >= GOAL_DIVERSITY and ratio <= GOAL_LOSS_RATIO
+        met += ok
+        table.append([t, f"{base['texture_loss']:.4f}", f"{auto['texture_loss']:.4f}", f"{ratio:.2f}×",
+                      f"{base['layout']:.2f}", f"{auto['layout']:.2f}",
+                      f"{auto.get('lambda_first', 0):.3g} → {auto.get('lambda_last', 0):.3g}",
+                      f"{auto['seconds']:.0f} s", "✓" if ok else "miss"])
+    header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout", "λ (first → last step)",
+              "auto train time", f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})"]
+    recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
+    text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
+            f"(TextureNetV2, {recipe}; κ = 1; 16 samples from fixed noise, fp32 Gram loss, layout diversity "
+            f"relative to the exemplar's crops). Goal met on **{met} of {complete}**.\n\n"
+            + markdown_table(header, table) + "\n\n![samples](../docs/images/auto_lambda.jpg)\n")
+    (HERE / "RESULTS_auto_lambda.md").write_text(text)
+    figure(names)
+    print(text)
+
+
+def figure(names: List[str]) -> None:
+    """Rows of 4 samples: λ = 0 then auto, per texture (Pillow)."""
+    from PIL import Image, ImageDraw
+
+    tiles = []
+    for t in names:
+        row = []
+        for variant in ("lambda0", "auto"):
+            p = RUNS / f"{t}_{variant}" / "eval_samples.png"
+            if p.exists():
+                img = Image.open(p).convert("RGB")
+                row.append(img.crop((0, 0, img.width // 2, img.height)))
+        if len(row) == 2:
+            tiles.append((t, row))
+    if not tiles:
+        return
+    w, h = tiles[0][1][0].size
+    label = 90
+    sheet = Image.new("RGB", (label + 2 * w + 8, len(tiles) * (h + 4)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (t, (a, b)) in enumerate(tiles):
+        y = i * (h + 4)
+        draw.text((4, y + h // 2 - 6), t, fill="black")
+        sheet.paste(a, (label, y))
+        sheet.paste(b, (label + w + 8, y))
+    out = ROOT / "docs" / "images" / "auto_lambda.jpg"
+    sheet.save(out, quality=85)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="texture names (stems) to run")
+    ap.add_argument("--report", action="store_true", help="only write the table and figure")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if not args.report:
+        torch.set_num_threads(args.threads)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        for texture in textures():
+            if args.only and name_of(texture) not in args.only:
+                continue
+            for variant in VARIANTS:
+                if (name_of(texture), variant) in done():
+                    continue
+                row = run_one(texture, variant)
+                with open(RESULTS, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
+    write_report(done())
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    main()

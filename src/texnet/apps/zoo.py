@@ -1,0 +1,244 @@
+"""`texnet zoo build|measure [NAME...]` / `make zoo`: rebuild the bundled networks from their recipes.
+
+RECIPES below is the one place where every bundled network's settings live,
+each with a note of why. `build` trains a recipe (reusing a finished run in
+--work whose config matches), trains the λ = 0 companion of a diverse
+texture network, measures quality (zoo_quality.py), and writes the compact
+weights and the card to --out (`--install`: into the package). `measure`
+re-measures networks already built, without training.
+
+Budget (2-core CPU, one thread per run, as measured for the shipped cards):
+a StyleNet(16) is 1200 steps on 128-px crops, about 20-30 minutes; a texture
+network 400 steps at 128 px, 5-12 minutes (+ its λ = 0 companion). Settings
+chosen to fit 45 minutes per network: the slim 16-channel StyleNet (its
+quality cost measured in benchmarks/RESULTS.md), 128-px crops with the style
+image at 256 px (so strokes match a 512-px output, the declared size), and
+the texture defaults' 600 steps cut to 400.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from .. import bundled
+from ..errors import ConfigError
+from ..options import option
+
+PAINTINGS_PD = "the painting is in the public domain (its author died more than 70 years ago)"
+
+#: Style networks: (name, title, exemplar under --data-dir, provenance, licence of the digital copy, ship thumbnail).
+#: Digital copies under GPL are not redistributed inside the (differently licensed) wheel: no thumbnail for them.
+STYLES: List[Tuple[str, str, str, str, str, bool]] = [
+    ("starry_night", "Vincent van Gogh, The Starry Night (1889)", "styles/starry_night.jpg",
+     "opencv-doc 4.6.0 (Debian), cropped to the painted area", "Apache-2.0 AND BSD-3-Clause (opencv)", True),
+    ("great_wave", "Katsushika Hokusai, The Great Wave off Kanagawa (1823-1829)", "styles/great_wave_off_kanagawa.jpg",
+     "gcompris-qt-data 3.1 (Debian), reassembled from 12 pieces", "GPL-3+ (WebMuseum copy): not shipped", False),
+    ("scream", "Edvard Munch, The Scream (1893)", "styles/scream.jpg", "darknet (Debian) data/scream.jpg",
+     "GPL-3.0+ or MIT or WTFPL (darknet): shipped under MIT", True),
+    ("composition_viii", "Wassily Kandinsky, Composition VIII (1923)", "styles/composition_viii.jpg",
+     "gcompris-qt-data 3.1 (Debian), reassembled from 8 pieces", "GPL-3+ (WebMuseum copy): not shipped", False),
+    ("cafe_terrace", "Vincent van Gogh, Cafe Terrace at Night (1888)", "styles/cafe_terrace_at_night.jpg",
+     "gcompris-qt-data 3.1 (Debian), details activity background", "public domain (upstream README)", True),
+]
+#: Every StyleNet: 16 channels, 128-px crops, style at 256 px, 1200 steps, batch 4 (task default), seed 0.
+STYLE_ARGS = ["--channels", "16", "--size", "128", "--style-size", "256", "--steps", "1200", "--seed", "0"]
+#: Declared use: strokes match the painting at 256 px when the output's long side is 512 px (2x the crop).
+STYLE_DECLARED = {"output_size": 512, "style_size": 256}
+
+GIMP = "gimp-data 2.10.34 (Debian) pattern"
+GIMP_LICENCE = "GPL-3+ (gimp-data patterns): not shipped"
+#: Texture networks: (name, title, exemplar, provenance, licence, generator flags).
+TEXTURES: List[Tuple[str, str, str, str, str, List[str]]] = [
+    ("bark", "tree bark (stochastic, brown)", "textures/bark.png", f"{GIMP} Wood/bark.pat", GIMP_LICENCE,
+     ["--generator", "v2", "--diversity", "auto"]),
+    ("rock", "rocks (stochastic, grey-brown, large elements)", "textures/rock.png", f"{GIMP} Stone/rock.pat",
+     GIMP_LICENCE, ["--generator", "v2", "--diversity", "auto"]),
+    ("burlap", "burlap weave (regular, fine)", "textures/burlap.png", f"{GIMP} Fabric/burlap.pat", GIMP_LICENCE,
+     ["--generator", "v2", "--diversity", "auto"]),
+    ("brick", "red bricks (regular), any size, tileable", "textures/brick.png", f"{GIMP} Stone/brick.pat",
+     GIMP_LICENCE, ["--generator", "v1"]),
+    ("stone", "stone wall (irregular, colour), any size, tileable", "textures/stone33.png",
+     f"{GIMP} Stone/stone33.pat", GIMP_LICENCE, ["--generator", "v1"]),
+]
+#: Every texture network: 128 px, 400 steps, batch 8, seed 0 (V2: its output size; V1: any size, circular padding).
+TEXTURE_ARGS = ["--size", "128", "--steps", "400", "--batch-size", "8", "--seed", "0"]
+
+
+def recipes() -> Dict[str, Dict[str, Any]]:
+    """name -> recipe: the command line (exemplar relative to --data-dir), the card's fixed fields."""
+    out = {}
+    for name, title, ex, prov, lic, thumb in STYLES:
+        out[name] = dict(kind="style", command="train-style", exemplar=ex, args=["--style", ex, *STYLE_ARGS],
+                         title=title, provenance=f"{title}; {prov}; {PAINTINGS_PD}", licence=lic, thumbnail=thumb,
+                         declared=dict(STYLE_DECLARED))
+    for name, title, ex, prov, lic, gen in TEXTURES:
+        v1 = "v1" in gen
+        declared = {"any_size": True, "tileable": True, "gallery_size": 256} if v1 else {"output_size": 128}
+        out[name] = dict(kind="texture", command="train-texture", exemplar=ex, args=["--texture", ex, *gen, *TEXTURE_ARGS],
+                         title=title, provenance=f"{title}; {prov}", licence=lic, thumbnail=False, declared=declared,
+                         companion="--diversity" in gen)
+    return out
+
+
+@dataclass
+class ZooConfig:
+    """`texnet zoo`: which networks to rebuild, from which data, into which folder."""
+
+    #: Positionals (cli.py adds them): build = train (or reuse a matching run), measure, write; measure = the
+    #: runs already in --work, re-measured and rewritten without training.
+    action: str = option("build", "", choices=("build", "measure"), commands=False)
+    names: Optional[List[str]] = option(None, "", commands=False)
+    data_dir: str = option("../shared/data", "folder holding the exemplars (styles/, textures/)")
+    content_dir: Optional[str] = option(None, "content photos for the StyleNets", default_text="DATA_DIR/content-train")
+    work: str = option("zoo-runs", "training run folders (finished runs with the same config are reused)")
+    out: Optional[str] = option(None, "where NAME.pt / NAME.json go", default_text="WORK/bundle")
+    install: bool = option(False, "write into the installed package's assets/models (maintainers)")
+
+
+def _argv(recipe: Dict[str, Any], data: Path, content: Path, out: Path, lambda0: bool = False) -> List[str]:
+    args = [a if a != recipe["exemplar"] else str(data / a) for a in recipe["args"]]
+    if lambda0:
+        i = args.index("--diversity")
+        del args[i:i + 2]
+    if recipe["kind"] == "style":
+        args += ["--content-dir", str(content)]
+    return [recipe["command"], *args, "--out", str(out), "--quiet"]
+
+
+def _config_of(argv: List[str]):
+    from .cli import build_parser
+    from .commands import train_config
+
+    return train_config(build_parser().parse_args(argv))
+
+
+def _comparable(cfg) -> Dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    for k in ("exemplar", "content_dir", "device"):
+        d.pop(k, None)
+    return d
+
+
+def _finished_run_matches(run: Path, argv: List[str]) -> bool:
+    """A finished run (model.pt) whose saved config equals the recipe's (paths aside)."""
+    from ..config import train_config_from_saved
+
+    saved = run / "config.json"
+    if not (run / "model.pt").is_file() or not saved.is_file():
+        return False
+    old = train_config_from_saved(json.loads(saved.read_text())["config"]).resolved()
+    return _comparable(old) == _comparable(_config_of(argv))
+
+
+def train_recipe(argv: List[str], run: Path, log=print) -> Path:
+    """Train (or reuse) one run folder; returns it."""
+    from .cli import main
+
+    if _finished_run_matches(run, argv):
+        log(f"[zoo] reusing {run} (finished, same config)")
+        return run
+    log(f"[zoo] texnet {' '.join(argv)}")
+    if main(argv[:-1] + ["--overwrite"] if run.exists() else argv) != 0:
+        raise ConfigError(f"training {run.name} failed (see above); nothing was written to the bundle")
+    return run
+
+
+def training_facts(run: Path, argv: List[str]) -> Dict[str, Any]:
+    """The card's training section, from the run folder."""
+    from ..files import read_csv
+
+    rows = read_csv(run / "losses.csv")
+    saved = json.loads((run / "config.json").read_text())
+    tail = rows[-max(1, len(rows) // 20):]
+    return {"command": ["texnet", *argv[:-3], "--out", "RUN"], "config": saved["config"],
+            "device": f"{saved.get('device', '?')} (one thread of a shared 2-core machine)",
+            "torch": saved.get("torch"), "steps": int(rows[-1]["step"]), "wall_time_s": round(float(rows[-1]["seconds"]), 1),
+            "final_loss": sum(float(r["loss"]) for r in tail) / len(tail), "final_loss_note": "mean of the last 5 % of steps"}
+
+
+def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, work: Path,
+            companion: Optional[Path]) -> Dict[str, Any]:
+    """The card's quality section."""
+    from ..checkpoints import load
+    from .zoo_quality import stylenet_quality, texture_quality
+
+    g = load(model_path)
+    exemplar = str(data / recipe["exemplar"])
+    if recipe["kind"] == "style":
+        d = recipe["declared"]
+        return stylenet_quality(g, exemplar, d["output_size"], d["style_size"], work / "gatys")
+    size = recipe["declared"].get("output_size", 128)
+    q = texture_quality(g, exemplar, size=size)
+    if companion is not None:
+        q["lambda0"] = texture_quality(load(companion / "model.pt"), exemplar, size=size)
+    return q
+
+
+def write_bundle(name: str, recipe: Dict[str, Any], run: Path, out: Path, argv: List[str], quality: Dict[str, Any],
+                 data: Path) -> Path:
+    """NAME.pt (fp16 weights) and NAME.json (the card) in `out`."""
+    import torch
+
+    from ..checkpoints import load_checkpoint
+    from ..files import atomic_write, write_json
+    from ..images import load_image, save_image, resize
+
+    out.mkdir(parents=True, exist_ok=True)
+    import io
+
+    buf = io.BytesIO()
+    torch.save(bundled.compact(load_checkpoint(run / "model.pt"), declared=recipe["declared"], bundled_name=name), buf)
+    atomic_write(out / f"{name}.pt", lambda fh: fh.write(buf.getvalue()))
+    thumb = None
+    if recipe["thumbnail"]:
+        img = load_image(data / recipe["exemplar"])
+        save_image(resize(img, 256), out / f"{name}_exemplar.jpg", quality=88)
+        thumb = f"{name}_exemplar.jpg"
+    card = {"name": name, "kind": recipe["kind"], "architecture": json.loads((run / "config.json").read_text())["architecture"],
+            "title": recipe["title"], "declared": recipe["declared"],
+            "exemplar": {"title": recipe["title"], "file": recipe["exemplar"], "provenance": recipe["provenance"],
+                         "licence": recipe["licence"], "thumbnail": thumb},
+            "training": training_facts(run, argv), "quality": quality,
+            "built": time.strftime("%Y-%m-%d"), "weights": "float16, loaded as float32"}
+    write_json(out / f"{name}.json", card)
+    return out / f"{name}.pt"
+
+
+def zoo(args) -> int:
+    from .flags import build_config
+
+    cfg = build_config(ZooConfig, args, action=args.action, names=args.names or None)
+    table = recipes()
+    chosen = cfg.names or list(table)
+    unknown = [n for n in chosen if n not in table]
+    if unknown:
+        raise ConfigError(f"no recipe named {', '.join(unknown)}; recipes: {', '.join(table)}")
+    data = Path(cfg.data_dir)
+    content = Path(cfg.content_dir) if cfg.content_dir else data / "content-train"
+    work = Path(cfg.work)
+    out = bundled.MODELS_DIR if cfg.install else Path(cfg.out) if cfg.out else work / "bundle"
+    for name in chosen:
+        r = table[name]
+        if not (data / r["exemplar"]).is_file():
+            raise ConfigError(f"{name}: exemplar {data / r['exemplar']} not found (set --data-dir)")
+        if r["kind"] == "style" and not content.is_dir():
+            raise ConfigError(f"{name}: content folder {content} not found (set --content-dir)")
+    for name in chosen:
+        r = table[name]
+        argv = _argv(r, data, content, work / name)
+        t0 = time.perf_counter()
+        run = work / name if cfg.action == "measure" else train_recipe(argv, work / name)
+        companion = None
+        if r.get("companion"):
+            companion = work / f"{name}_lambda0"
+            if cfg.action == "build":
+                train_recipe(_argv(r, data, content, companion, lambda0=True), companion)
+        quality = measure(name, r, run / "model.pt", data, work, companion)
+        path = write_bundle(name, r, run, out, argv, quality, data)
+        print(f"[zoo] {name}: wrote {path} ({path.stat().st_size / 2**20:.2f} MB) in {time.perf_counter() - t0:.0f} s")
+    return 0

@@ -1,0 +1,90 @@
+"""How good a bundled network is, measured the way its card reports it.
+
+StyleNets: style and content loss of its stylizations of photos it never saw
+(scikit-image's, bundled with texnet), at its declared output size, as ratios
+to a Gatys optimization of the same photos with the same style-image size
+(the optimum a feed-forward network approximates). Texture networks: texture
+loss of samples from fixed noise and their pixel / structure / feature /
+layout diversity. Every loss is the fp32 training loss (relative scale,
+default layers), so numbers from different networks compare.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from ..config import LossConfig, OptimizeConfig
+from ..diversity import LAYOUT_LAYERS
+from ..exemplars import load_exemplar
+from ..images import load_image, save_image
+from ..inference import stylize_image
+from ..losses import build_loss
+from ..metrics import diversity, layout_diversity, quality
+from ..optimize import run_optimization
+
+#: Photos no bundled network trained on (content-train is a different set), colour, long side >= 512 px.
+HELD_OUT_PHOTOS = ("sample:astronaut", "sample:coffee")
+#: L-BFGS steps of the reference optimization from the photo (converged to within a few % at 512 px).
+GATYS_STEPS = 100
+#: Samples and seed of the texture measurements.
+TEXTURE_SAMPLES, TEXTURE_SEED = 16, 123
+
+
+def _name(source: str) -> str:
+    return source.split(":", 1)[1] if source.startswith("sample:") else Path(source).stem
+
+
+def gatys_reference(style: str, photo: str, size: int, style_size: int, cache: Path,
+                    steps: int = GATYS_STEPS) -> torch.Tensor:
+    """The optimization result for (style, photo) at `size` with the style at `style_size`; cached as PNG."""
+    path = Path(cache) / f"gatys_{_name(style)}_{_name(photo)}_{size}_{style_size}_{steps}.png"
+    if path.exists():
+        return load_image(path)
+    cfg = OptimizeConfig(mode="style", content=photo, style=style, size=size, exemplar_size=style_size, steps=steps,
+                         loss=LossConfig(precision="fp32"))
+    result = run_optimization(cfg, show_progress=False, log=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(result.images[:1], path)
+    return load_image(path)  # what is measured is the saved 8-bit image, as a user would get it
+
+
+def _style_loss(style: str, style_size: int):
+    style_img = load_exemplar(style, "style", LossConfig().texture_layers, size=style_size)
+    return build_loss(LossConfig(precision="fp32"), style_img, with_content=True)
+
+
+@torch.no_grad()
+def stylenet_quality(generator, style: str, size: int, style_size: int, cache: Path,
+                     photos: Sequence[str] = HELD_OUT_PHOTOS, steps: int = GATYS_STEPS,
+                     style_index: Optional[int] = None) -> Dict[str, object]:
+    """Per held-out photo and on average: the network's style/content loss and their ratios to Gatys'."""
+    loss = _style_loss(style, style_size)
+    rows: List[Dict[str, float]] = []
+    for photo in photos:
+        content = load_image(photo, size=size)
+        targets = loss.content_targets(content)
+        out = stylize_image(generator, content, seed=0, style=style_index)
+        with torch.enable_grad():
+            ref = gatys_reference(style, photo, size, style_size, cache, steps)
+        net_q, ref_q = quality(out, loss, targets), quality(ref, loss, targets)
+        rows.append({"photo": _name(photo), "style": net_q["texture"], "content": net_q["content"],
+                     "gatys_style": ref_q["texture"], "gatys_content": ref_q["content"],
+                     "style_ratio": net_q["texture"] / ref_q["texture"],
+                     "content_ratio": net_q["content"] / ref_q["content"]})
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "photo"}
+    return {"size": size, "style_size": style_size, "gatys_steps": steps, "photos": rows, **mean}
+
+
+@torch.no_grad()
+def texture_quality(generator, exemplar: str, exemplar_size: Optional[int] = None,
+                    size: Optional[int] = None) -> Dict[str, float]:
+    """Texture loss and diversity (pixel, structure, feature, layout) of samples from fixed noise."""
+    image = load_exemplar(exemplar, "texture", LossConfig().texture_layers, size=exemplar_size)
+    loss = build_loss(LossConfig(precision="fp32"), image, with_content=False, extra_layers=list(LAYOUT_LAYERS))
+    samples = generator.float().eval().generate(TEXTURE_SAMPLES, size=size, seed=TEXTURE_SEED)
+    div = diversity(samples, loss.net)
+    return {"texture_loss": quality(samples, loss)["texture"], "layout": layout_diversity(samples, image, loss.net),
+            "pixels": div["pixels_pairwise"], "structure": div["structure_pairwise"],
+            "features": div["features_pairwise"]}
