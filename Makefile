@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench bench-quick bench-large reproduce gpu-check clean
+.PHONY: install demo test test-fast bench bench-quick bench-large reproduce gpu-check zoo zoo-measure clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ bench-large: install
 # On a CUDA machine (<= 8 min): tests on cuda, short trainings, inference timings, 2-GPU torchrun if present.
 gpu-check: install
 	$(BIN)/python benchmarks/gpu_check.py
+
+# Rebuild every bundled network from its recipe (src/texnet/apps/zoo.py) into the package: <= 45 min per
+# network on 2 CPU cores; finished runs in zoo-runs/ with the same config are reused. One network:
+#   make zoo ZOO="starry_night"      Data: DATA=../shared/data (styles/, textures/, content-train/).
+DATA ?= ../shared/data
+ZOO ?=
+zoo: install
+	$(BIN)/texnet zoo build $(ZOO) --data-dir $(DATA) --work zoo-runs --install
+
+zoo-measure: install
+	$(BIN)/texnet zoo measure $(ZOO) --data-dir $(DATA) --work zoo-runs --install
 
 reproduce: install
 	$(BIN)/texnet reproduce --profile cpu --out outputs/reproduce --overwrite

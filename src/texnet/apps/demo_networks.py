@@ -1,0 +1,80 @@
+"""The first part of `texnet demo`: photos stylized and textures sampled by the bundled networks, each timed."""
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Tuple
+
+from .. import bundled
+from ..images import load_image, make_grid, save_image
+from .report import Figure, Section
+
+#: scikit-image photos (no bundled network trained on them).
+DEMO_PHOTOS = ("sample:chelsea", "sample:coffee")
+#: How many bundled networks of each kind the demo runs (first in name order; starry_night first if present).
+DEMO_STYLE_NETWORKS, DEMO_TEXTURE_NETWORKS = 3, 3
+#: The optimization part stylizes with this network's style, so its time compares to one forward pass.
+PREFERRED_STYLE = "starry_night"
+
+
+def _pick(kind: str, n: int) -> List[str]:
+    names = [m for m in bundled.names() if bundled.card(m)["kind"] == kind]
+    names.sort(key=lambda m: m != PREFERRED_STYLE)
+    return names[:n]
+
+
+def _timed(fn) -> Tuple[object, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def network_sections(root, size: int, log=print) -> Tuple[List[Section], Dict[str, Dict]]:
+    """Sections for the page, and the StyleNet whose forward time the optimization part compares to (its style
+    is the optimization's, when the network ships its style image)."""
+    from ..checkpoints import load
+    from ..inference import stylize_image
+
+    sections, compare = [], {}
+    styles = _pick("style", DEMO_STYLE_NETWORKS)
+    if styles:
+        figs = []
+        photos = {p: load_image(p, size=size) for p in DEMO_PHOTOS}
+        for name in styles:
+            g, card = load(name), bundled.card(name)
+            stylize_image(g, photos[DEMO_PHOTOS[0]], seed=0)  # warm-up: the first call pays one-off costs
+            for photo, x in photos.items():
+                y, seconds = _timed(lambda: stylize_image(g, x, seed=0))
+                fname = f"networks/{name}_{photo.split(':')[-1]}.jpg"
+                save_image(y, root.file(fname), quality=90)
+                figs.append(Figure(fname, f"{name} ({card['title']}): {seconds * 1e3:.0f} ms", width=260))
+                compare.setdefault("style", {"name": name, "seconds": seconds,
+                                             "exemplar": _exemplar_for_optimization(name)})
+            log(f"[demo] stylized {len(photos)} photos with {name}")
+        sections.append(Section("Stylization by bundled networks (one forward pass each)", [
+            f"Photos from scikit-image at {size} px, stylized by networks that ship inside texnet "
+            "(<code>texnet stylize --model NAME photo.jpg</code>; <code>texnet models</code> lists them). "
+            "Each caption gives that forward pass's time on this machine."], figs))
+    textures = _pick("texture", DEMO_TEXTURE_NETWORKS)
+    if textures:
+        figs = []
+        for name in textures:
+            g, card = load(name), bundled.card(name)
+            tex_size = card["declared"].get("output_size") or size
+            samples, seconds = _timed(lambda: g.generate(4, size=tex_size, seed=0))
+            fname = f"networks/{name}_samples.jpg"
+            save_image(make_grid(list(samples), ncol=4), root.file(fname), quality=90)
+            figs.append(Figure(fname, f"{name} ({card['architecture']}): 4 samples at {tex_size} px in "
+                                      f"{seconds * 1e3:.0f} ms", width=520))
+            log(f"[demo] sampled {name}")
+        sections.append(Section("Textures from bundled networks (fresh noise, new samples)", [
+            "Each row: four samples of one network from different noise. Texture networks with the Julesz "
+            "entropy term (TextureNetV2, <code>--diversity auto</code>) differ in layout, not only in brightness; "
+            "TextureNetV1 networks sample any size and tile (<code>texnet sample --model NAME --size 1024 "
+            "--tile-preview</code>)."], figs))
+    return sections, compare
+
+
+def _exemplar_for_optimization(name: str) -> str:
+    """The style image the optimization part uses: the network's shipped thumbnail, else texnet's painting."""
+    thumb = bundled.exemplar_thumbnail(name)
+    return str(thumb) if thumb is not None else "sample:starry_night"
