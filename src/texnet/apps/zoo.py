@@ -172,7 +172,7 @@ def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, wor
     if recipe["kind"] == "style":
         d = recipe["declared"]
         return stylenet_quality(g, exemplar, d["output_size"], d["style_size"], work / "gatys")
-    size = recipe["declared"].get("output_size", 128)
+    size = recipe["declared"].get("output_size") or g.checkpoint["train_config"]["size"]  # V1: its training size
     q = texture_quality(g, exemplar, size=size)
     if companion is not None:
         q["lambda0"] = texture_quality(load(companion / "model.pt"), exemplar, size=size)
