@@ -9,11 +9,11 @@ re-measures networks already built, without training.
 
 Budget (2-core CPU, one thread per run, as measured for the shipped cards):
 a StyleNet(16) is 1200 steps on 128-px crops, about 20-30 minutes; a texture
-network 400 steps at 128 px, 5-12 minutes (+ its λ = 0 companion). Settings
+network 300 steps at 128 px, 5-10 minutes (+ its λ = 0 companion). Settings
 chosen to fit 45 minutes per network: the slim 16-channel StyleNet (its
 quality cost measured in benchmarks/RESULTS.md), 128-px crops with the style
 image at 256 px (so strokes match a 512-px output, the declared size), and
-the texture defaults' 600 steps cut to 400.
+the texture defaults' 600 steps cut to 300.
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ TEXTURES: List[Tuple[str, str, str, str, str, List[str]]] = [
     ("stone", "stone wall (irregular, colour), any size, tileable", "textures/stone33.png",
      f"{GIMP} Stone/stone33.pat", GIMP_LICENCE, ["--generator", "v1"]),
 ]
-#: Every texture network: 128 px, 400 steps, batch 8, seed 0 (V2: its output size; V1: any size, circular padding).
-TEXTURE_ARGS = ["--size", "128", "--steps", "400", "--batch-size", "8", "--seed", "0"]
+#: Every texture network: 128 px, 300 steps, batch 8, seed 0 (V2: its output size; V1: any size, circular padding).
+TEXTURE_ARGS = ["--size", "128", "--steps", "300", "--batch-size", "8", "--seed", "0"]
 
 
 def recipes() -> Dict[str, Dict[str, Any]]:
