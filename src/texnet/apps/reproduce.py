@@ -240,7 +240,8 @@ class Reproduction:
                 measured[(gen_name, lam)].append(m)
                 if seed == p.seed:
                     first[(gen_name, lam)] = x.cpu()
-        rows5 = [("V1, λ=0", ("v1", 0.0)), ("V2, λ=0", ("v2", 0.0)), (f"V2, λ={p.main_lambda}", ("v2", p.main_lambda))]
+        rows5 = [("V1, λ=0", ("v1", 0.0)), ("V2, λ=0", ("v2", 0.0)),
+                 (f"V2, λ={p.main_lambda}", ("v2", p.main_lambda))]
         tiles, captions = [], []
         for label, run in rows5:
             tiles += list(first[run])

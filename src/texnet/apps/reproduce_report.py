@@ -216,11 +216,13 @@ def claims(results: Dict) -> List[Tuple[str, Verdict, str]]:
         r = _paired_ratio(lams[order[-1]]["texture_loss"], lams[order[0]]["texture_loss"])
         out.append((f"Fig. 7: too large a λ (here {order[-1]}) degrades the texture (artifacts)",
                     judge(r, LOSS_RATIO_LIMIT, "above"),
-                    f"texture loss at λ={order[-1]} is {_ms(r, '.2f')}× the λ=0 loss (> {LOSS_RATIO_LIMIT:g}× counts)"))
+                    f"texture loss at λ={order[-1]} is {_ms(r, '.2f')}× the λ=0 loss "
+                    f"(> {LOSS_RATIO_LIMIT:g}× counts)"))
         out.append(_sweep_claim(lams))
     sp = results.get("speed")
     if sp:
-        out.append(("Speed: a forward pass is orders of magnitude faster than optimization", _plain(sp["speedup"] >= 100),
+        out.append(("Speed: a forward pass is orders of magnitude faster than optimization",
+                    _plain(sp["speedup"] >= 100),
                     f"{sp['feedforward_seconds'] * 1000:.1f} ms vs {sp['optimization_seconds']:.1f} s "
                     f"({sp['optimization_steps']} L-BFGS steps) at {sp['size'][1]}x{sp['size'][0]}: "
                     f"{sp['speedup']:.0f}× faster (first seed)"))
@@ -272,7 +274,11 @@ def _plot_fig7(path: Path, lams: Dict[str, Dict]) -> None:
     order = sorted(lams, key=float)
     xs = [float(lam) for lam in order]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    stats = lambda key: ([lams[lam][key]["mean"] for lam in order], [lams[lam][key]["std"] for lam in order])  # noqa: E731
+
+    def stats(key):
+        """Means and stds of one metric along the sweep."""
+        return [lams[lam][key]["mean"] for lam in order], [lams[lam][key]["std"] for lam in order]
+
     mean, std = stats("texture_loss")
     ax.errorbar(xs, mean, yerr=std, fmt="o-", color="tab:red", capsize=3, label="texture loss")
     ax.set_xlabel("λ (diversity weight)")
