@@ -3,6 +3,12 @@
 Writes DIR/index.html (figures with what the paper claims and what we
 measured, and a plain verdict per claim), the PNGs, and DIR/results.json with
 every number. Hyperparameters live in profiles.py.
+
+Fig. 3a (IN vs BN), Fig. 5 (TextureNetV1) and the λ sweep (Fig. 5 / 7) train
+one network per seed of the profile (run folders end in `_seedN`) and store
+each seed's value with the mean and std (reproduce_report.spread), so a claim
+is only decided where the seed spread allows it. Fig. 3b, 4, 6 and the speed
+comparison use the first seed's networks.
 """
 from __future__ import annotations
 
@@ -17,17 +23,19 @@ import torch
 
 from ..checkpoints import load
 from ..config import LossConfig, TrainConfig, device_option, to_dict
+from ..diversity import LAYOUT_LAYERS
+from ..errors import ConfigError
 from ..exemplars import training_exemplar
 from ..files import RunFolder
-from ..images import load_image, make_grid, sample_image_path, save_image
+from ..images import load_image, make_grid, resize, sample_image_path, save_image
 from ..losses import DEFAULT_TEXTURE_LAYERS, build_loss
-from ..metrics import diversity, median_time, quality
+from ..metrics import diversity, layout_diversity, median_time, quality
 from ..optimize import optimize_pixels
 from ..options import check_fields, option
 from ..runtime import PRECISIONS, resolve_device, seed_everything
 from ..train import train
 from .profiles import PROFILES, STYLE_LAYERS, Profile
-from .reproduce_report import write_report
+from .reproduce_report import spread, write_report
 
 DEFAULT_STYLE = "sample:starry_night"
 DEFAULT_TEXTURE = "sample:brick"
@@ -36,9 +44,20 @@ TRAIN_PHOTOS = ("astronaut", "rocket", "motorcycle", "camera", "hubble_deep_fiel
 EVAL_PHOTOS = ("chelsea", "coffee")
 
 
+#: The style image's short side for Fig. 6's layout reference, as a multiple of the stylizations' long side:
+#: room for crops of the stylizations' size at different places of the painting.
+STYLE_REFERENCE_MARGIN = 1.5
+
+
 def _mean_tail(values: List[float], frac: float = 0.1) -> float:
+    """Mean of the last `frac` of a training curve: the final objective without one step's noise."""
     k = max(1, int(len(values) * frac))
     return sum(values[-k:]) / k
+
+
+def _summarize(per_seed: List[Dict[str, float]]) -> Dict[str, Dict[str, object]]:
+    """{metric: spread over seeds} from one metrics dict per seed (same keys, seed order kept)."""
+    return {k: spread([m[k] for m in per_seed]) for k in per_seed[0]}
 
 
 class Reproduction:
@@ -52,21 +71,34 @@ class Reproduction:
         self.texture = texture or DEFAULT_TEXTURE
         for src in (self.style, self.texture):
             load_image(src)  # decode both now: a bad file fails in one line before hours of training
+        if not profile.seeds:
+            raise ConfigError(f"profile {profile.name} has no seeds; give at least one")
+        self.device = resolve_device(device)
+        self.style_loss_cfg = LossConfig(texture_layers=dict(STYLE_LAYERS), content_weight=profile.content_weight,
+                                         precision=profile.precision)
+        self.texture_loss_cfg = LossConfig(texture_layers=dict(DEFAULT_TEXTURE_LAYERS), precision=profile.precision)
+        self._check_texture_exemplar()
         self.run = RunFolder(out, overwrite=overwrite, resume=reuse)
         self.root = self.run.path
-        self.device = resolve_device(device)
         self.reuse = reuse
         self.show_progress = show_progress
         self.log = log
         self.content_dir = content_dir or str(self._bundled_content())
         self.results: Dict[str, object] = {"profile": dataclasses.asdict(profile), "style": self.style,
                                            "texture": self.texture, "content_dir": self.content_dir,
-                                           "device": str(self.device), "torch": torch.__version__}
-        self.style_loss_cfg = LossConfig(texture_layers=dict(STYLE_LAYERS), content_weight=profile.content_weight,
-                                         precision=profile.precision)
-        self.texture_loss_cfg = LossConfig(texture_layers=dict(DEFAULT_TEXTURE_LAYERS), precision=profile.precision)
+                                           "device": str(self.device), "torch": torch.__version__,
+                                           "seeds": list(profile.seeds)}
 
     # ------------------------------------------------------------------ plumbing
+
+    def _check_texture_exemplar(self) -> None:
+        """The layout metric compares samples with crops of the exemplar: it must be at least the samples' size."""
+        h, w = training_exemplar(self._texture_cfg().resolved()).shape[-2:]
+        side = self.p.texture_size
+        if min(h, w) < side:
+            raise ConfigError(f"the texture exemplar is {w}x{h} px at this profile's exemplar size, smaller than "
+                              f"the {side}-px samples; the layout-diversity verdicts need crops of the samples' "
+                              f"size, so use a larger texture image")
 
     def _bundled_content(self) -> Path:
         folder = self.run.file("inputs/content/.keep").parent
@@ -124,14 +156,18 @@ class Reproduction:
     # ------------------------------------------------------------------ experiments
 
     def fig3a(self) -> Dict[str, object]:
-        """StyleNet IN vs BN: same data, seed, schedule and budget."""
-        self.nets, hists = {}, {}
-        for norm in ("instance", "batch"):
-            key = "IN" if norm == "instance" else "BN"
-            self.nets[key], hists[key] = self._train(f"stylenet_{key}", self._style_cfg(norm=norm))
-        curves = {k: [r["objective"] for r in h] for k, h in hists.items()}
-        final = {k: _mean_tail(v) for k, v in curves.items()}
-        res = {"final_objective": final, "ratio_IN_over_BN": final["IN"] / final["BN"], "curves": curves}
+        """StyleNet IN vs BN: same data, schedule and budget, one pair per seed; the first seed's nets go on."""
+        self.nets, curves = {}, {"IN": [], "BN": []}
+        for seed in self.p.seeds:
+            for norm, key in (("instance", "IN"), ("batch", "BN")):
+                g, hist = self._train(f"stylenet_{key}_seed{seed}", self._style_cfg(norm=norm, seed=seed))
+                curves[key].append([r["objective"] for r in hist])
+                if seed == self.p.seed:
+                    self.nets[key] = g
+        final = {k: [_mean_tail(c) for c in v] for k, v in curves.items()}
+        ratios = [i / b for i, b in zip(final["IN"], final["BN"])]  # paired: same seed, same data order
+        res = {"seeds": list(self.p.seeds), "final_objective": {k: spread(v) for k, v in final.items()},
+               "ratio_IN_over_BN": spread(ratios), "curves": curves}
         self.results["fig3a"] = res
         return res
 
@@ -175,48 +211,61 @@ class Reproduction:
         self.results["fig4"] = {"cells": cells}
         return self.results["fig3b"]
 
-    def _texture_samples(self, g, n: int):
-        gen = torch.Generator().manual_seed(self.p.seed + 1)
+    def _texture_samples(self, g, n: int, seed: int):
+        gen = torch.Generator().manual_seed(seed + 1)
         with torch.inference_mode():
             return g(g.sample_noise(n, self.p.texture_size, gen, self.device))
 
     def fig5_fig7(self) -> Dict[str, object]:
-        """TextureNetV1 (λ=0), TextureNetV2 (λ=0, λ>0) and the λ sweep."""
+        """TextureNetV1 (λ=0), TextureNetV2 (λ=0, λ>0) and the λ sweep, each trained once per seed."""
         p = self.p
-        loss = build_loss(self.texture_loss_cfg, training_exemplar(self._texture_cfg().resolved()),
-                          with_content=False, device=self.device)
+        exemplar = training_exemplar(self._texture_cfg().resolved()).to(self.device)
+        loss = build_loss(self.texture_loss_cfg, exemplar, with_content=False, device=self.device,
+                          extra_layers=list(LAYOUT_LAYERS))
 
-        def measure(g):
-            x = self._texture_samples(g, p.samples)
-            return x, {"texture_loss": quality(x, loss)["texture"], **diversity(x, loss.net)}
+        def measure(g, seed):
+            x = self._texture_samples(g, p.samples, seed)
+            return x, {"texture_loss": quality(x, loss)["texture"], **diversity(x, loss.net),
+                       "layout": layout_diversity(x, exemplar, loss.net)}
 
-        rows, captions, fig5 = [], [], {}
-        runs = [("V1, λ=0", "v1", 0.0), ("V2, λ=0", "v2", 0.0), (f"V2, λ={p.main_lambda}", "v2", p.main_lambda)]
-        sweep = {}
-        for label, gen_name, lam in runs:
-            g, _ = self._train(f"texture_{gen_name}_lam{lam}", self._texture_cfg(generator=gen_name, diversity=lam))
-            x, m = measure(g)
-            fig5[label] = m
-            if gen_name == "v2":
-                sweep[lam] = (x, m)
-            rows += list(x.cpu())
-            captions += [label] + [""] * (len(x) - 1)
-        self._save(make_grid(rows, ncol=p.samples, captions=captions), "fig5_textures.png")
-        for lam in p.lambdas:
-            if lam not in sweep:
-                g, _ = self._train(f"texture_v2_lam{lam}", self._texture_cfg(diversity=lam))
-                sweep[lam] = measure(g)
-        lams = sorted(sweep)
-        top = lams[-1]
-        self._save(make_grid(list(sweep[top][0].cpu()), ncol=p.samples), "fig7_samples_largest_lambda.png")
-        self.results["fig5"] = fig5
-        self.results["fig7"] = {str(lam): sweep[lam][1] for lam in lams}
+        lams = sorted(set(p.lambdas) | {0.0, p.main_lambda})
+        runs = [("v1", 0.0)] + [("v2", lam) for lam in lams]
+        measured = {run: [] for run in runs}
+        first = {}  # the first seed's samples, for the figures
+        for seed in p.seeds:
+            for gen_name, lam in runs:
+                g, _ = self._train(f"texture_{gen_name}_lam{lam}_seed{seed}",
+                                   self._texture_cfg(generator=gen_name, diversity=lam, seed=seed))
+                x, m = measure(g, seed)
+                measured[(gen_name, lam)].append(m)
+                if seed == p.seed:
+                    first[(gen_name, lam)] = x.cpu()
+        rows5 = [("V1, λ=0", ("v1", 0.0)), ("V2, λ=0", ("v2", 0.0)),
+                 (f"V2, λ={p.main_lambda}", ("v2", p.main_lambda))]
+        tiles, captions = [], []
+        for label, run in rows5:
+            tiles += list(first[run])
+            captions += [label] + [""] * (len(first[run]) - 1)
+        self._save(make_grid(tiles, ncol=p.samples, captions=captions), "fig5_textures.png")
+        self._save(make_grid(list(first[("v2", lams[-1])]), ncol=p.samples), "fig7_samples_largest_lambda.png")
+        seeds = list(p.seeds)
+        self.results["fig5"] = {"seeds": seeds, "rows": {label: _summarize(measured[run]) for label, run in rows5}}
+        self.results["fig7"] = {"seeds": seeds, "lambdas": {str(lam): _summarize(measured[("v2", lam)])
+                                                            for lam in lams}}
         return self.results["fig5"]
+
+    def _style_reference(self, size) -> torch.Tensor:
+        """The style image large enough for random crops of the stylizations' size (Fig. 6's layout reference)."""
+        img = load_image(self.style)
+        h, w = img.shape[-2:]
+        short = STYLE_REFERENCE_MARGIN * max(size)
+        scale = short / min(h, w)
+        return resize(img, (round(h * scale), round(w * scale))).to(self.device)
 
     def fig6(self) -> Dict[str, object]:
         """StyleNet IN with noise input trained with λ > 0: one photo, several z."""
         p = self.p
-        g, _ = self._train("stylenet_IN_diverse", self._style_cfg(
+        g, _ = self._train(f"stylenet_IN_diverse_seed{p.seed}", self._style_cfg(
             norm="instance", noise_channels=p.style_noise_channels, diversity=p.style_lambda,
             steps=p.diverse_style_steps, batch_size=max(2, p.style_batch)))
         x0 = load_image(self._eval_images()[0], size=p.eval_size).to(self.device)
@@ -229,10 +278,12 @@ class Reproduction:
         self._save(make_grid([x0[0].cpu()] + list(ys.cpu()) + [diff.cpu()], ncol=k + 2, captions=captions),
                    "fig6_diverse_stylization.png")
         loss = build_loss(self.style_loss_cfg, training_exemplar(self._style_cfg().resolved()), with_content=True,
-                          device=self.device)
+                          device=self.device, extra_layers=list(LAYOUT_LAYERS))
         targets = loss.content_targets(x0.expand(k, -1, -1, -1))
-        self.results["fig6"] = {"diversity": diversity(ys, loss.net), "quality": {
-            k2: v for k2, v in quality(ys, loss, targets).items() if k2 != "per_image_total"}}
+        layout = layout_diversity(ys, self._style_reference(ys.shape[-2:]), loss.net)
+        self.results["fig6"] = {"seed": p.seed, "diversity": {**diversity(ys, loss.net), "layout": layout},
+                                "quality": {k2: v for k2, v in quality(ys, loss, targets).items()
+                                            if k2 != "per_image_total"}}
         return self.results["fig6"]
 
     def speed(self) -> Dict[str, object]:
@@ -268,7 +319,8 @@ class Reproduction:
 class ReproduceConfig:
     """`texnet reproduce`: which profile, on which images."""
 
-    profile: str = option("cpu", "smoke (seconds), cpu (<= 90 min on 2 cores), paper (GPU)", choices=tuple(PROFILES))
+    profile: str = option("cpu", "smoke (seconds), cpu (<= 90 min on 2 cores, 3 seeds), paper (GPU)",
+                          choices=tuple(PROFILES))
     style: Optional[str] = option(None, "style image", default_text="bundled Starry Night")
     texture: Optional[str] = option(None, "texture exemplar", default_text=DEFAULT_TEXTURE)
     content_dir: Optional[str] = option(None, "training photos", default_text="bundled samples")
