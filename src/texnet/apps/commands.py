@@ -235,6 +235,6 @@ def reproduce(args) -> int:
                     device=cfg.device, overwrite=run_flags.overwrite, reuse=cfg.reuse,
                     show_progress=not run_flags.quiet)
     for claim, ok, evidence in claims(res):
-        print(f"[{'supported' if ok else 'NOT supported'}] {claim}: {evidence}")
+        print(f"[{ok}] {claim}: {evidence}")
     print(f"wrote {run_flags.out}/index.html and results.json")
     return 0

@@ -144,7 +144,7 @@ class Reproduction:
         base = dict(task="texture", exemplar=self.texture, generator="v2", size=p.texture_size,
                     batch_size=p.texture_batch, steps=p.texture_steps, lr_step=p.texture_lr_step, seed=p.seed,
                     device=str(self.device), loss=self.texture_loss_cfg, v1_scales=p.v1_scales,
-                    exemplar_size=p.exemplar_size)
+                    exemplar_size=p.exemplar_size, diversity_space=p.texture_diversity_space)
         base.update(kw)
         every = max(1, base["steps"] // max(1, p.snapshots))
         return TrainConfig(checkpoint_every=every, sample_every=every, **base)
