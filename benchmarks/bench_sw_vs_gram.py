@@ -160,7 +160,12 @@ def report(res: Dict[str, object], cmd: str) -> str:
              "![exemplar, Gram optimization, SW optimization, Gram network samples, SW network samples]"
              "(../docs/images/sw_vs_gram.jpg)", "",
              "Columns of the picture: exemplar, Gram optimization, SW optimization, 4 samples of the Gram network, "
-             "4 samples of the SW network.", ""]
+             "4 samples of the SW network."]
+    if res["settings"]["opt_sw_fixed"]:
+        lines += ["", "Optimization rows 'sw' redraw the SW projections at every L-BFGS step (what `texnet optimize "
+                  "--texture-loss sw` does); 'sw (fixed dirs)' keeps one set drawn from another seed "
+                  f"({OPT_SW_SEED}; `--sw-seed {OPT_SW_SEED}`), a deterministic objective for L-BFGS."]
+    lines += [""]
     for section, key, rows in (("Optimization (L-BFGS, one 128-px image)", "optimize", rows_opt),
                                ("Networks (TextureNetV2, mean over the samples)", "train", list(LOSSES))):
         lines += [f"## {section}", ""]
@@ -176,11 +181,14 @@ def report(res: Dict[str, object], cmd: str) -> str:
                 table.append(row + [f"{e['seconds_per_step']:.2f}"])
         lines += [markdown_table(header, table), ""]
         lines += ["Ratios SW-made / Gram-made under each judge (< 1: the SW result is better by that judge):", ""]
-        rt = [[tex.split(":")[-1], f"{r[key]['ratios']['gram_judge']:.2f}", f"{r[key]['ratios']['sw_judge']:.2f}"]
-              for tex, r in per.items()]
-        g = res["summary"][key]
-        rt.append(["geometric mean", f"{g['gram_judge']:.2f}", f"{g['sw_judge']:.2f}"])
-        lines += [markdown_table(["texture", "Gram judge", "SW judge"], rt), ""]
+        sw_rows = [k for k in rows if k != "gram"]
+        ratio = {(tex, k, j): r[key][k]["judged"][j] / r[key]["gram"]["judged"][j]
+                 for tex, r in per.items() for k in sw_rows for j in LOSSES}
+        header = ["texture"] + [f"{k.replace('_fixed', ' (fixed dirs)')}, {'Gram' if j == 'gram' else 'SW'} judge"
+                                for k in sw_rows for j in LOSSES]
+        rt = [[tex.split(":")[-1]] + [f"{ratio[tex, k, j]:.2f}" for k in sw_rows for j in LOSSES] for tex in per]
+        rt.append(["geometric mean"] + [f"{geomean([ratio[tex, k, j] for tex in per]):.2f}" for k in sw_rows for j in LOSSES])
+        lines += [markdown_table(header, rt), ""]
     t = res["loss_step_times"]
     lines += ["## Time per step of each loss", "",
               "Loss network forward + backward of each texture loss, default precision, interleaved rounds, median:", "",
@@ -203,6 +211,17 @@ def verdict(summary: Dict[str, Dict[str, float]]) -> str:
         + "); by this measure Gram stays the default.")
 
 
+def command_of(settings: Dict[str, object]) -> str:
+    """The command line that reproduces a run with these settings."""
+    cmd = "PYTHONPATH=src python benchmarks/bench_sw_vs_gram.py"
+    cmd += " --quick" if settings["quick"] else f" --opt-steps {settings['opt_steps']} --train-steps {settings['train_steps']}"
+    if settings["opt_sw_fixed"]:
+        cmd += " --opt-sw-fixed"
+    if list(settings["textures"]) != list(TEXTURES):
+        cmd += " --textures " + ",".join(settings["textures"])
+    return cmd
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a few steps: checks the script and times it")
@@ -211,7 +230,12 @@ def main() -> None:
     p.add_argument("--opt-sw-fixed", action="store_true", help="also optimize with SW projections fixed by a seed")
     p.add_argument("--textures", default=",".join(TEXTURES))
     p.add_argument("--timing-repeats", type=int, default=5)
+    p.add_argument("--report-from", metavar="JSON", help="only rewrite RESULTS_sw.md from a saved raw result")
     args = p.parse_args()
+    if args.report_from:
+        res = json.loads(Path(args.report_from).read_text())
+        (ROOT / "benchmarks" / "RESULTS_sw.md").write_text(report(res, res.get("command") or command_of(res["settings"])))
+        return
     torch.set_num_threads(1)
     from texnet.images import make_grid, save_image
     from texnet.metrics import layout_diversity
@@ -220,12 +244,11 @@ def main() -> None:
     from texnet.runtime import resolve_precision
 
     opt_steps, train_steps, repeats = (3, 3, 2) if args.quick else (args.opt_steps, args.train_steps, args.timing_repeats)
-    cmd = "PYTHONPATH=src python benchmarks/bench_sw_vs_gram.py" + (" --quick" if args.quick else "") + \
-        ("" if args.quick else f" --opt-steps {opt_steps} --train-steps {train_steps}") + \
-        (" --opt-sw-fixed" if args.opt_sw_fixed else "")
     textures = [t.strip() for t in args.textures.split(",") if t.strip()]
+    cmd = command_of({"quick": args.quick, "opt_steps": opt_steps, "train_steps": train_steps,
+                      "opt_sw_fixed": args.opt_sw_fixed, "textures": textures})
     t0 = time.perf_counter()
-    res: Dict[str, object] = {"machine": machine_info(), "precision": resolve_precision("auto", "cpu"),
+    res: Dict[str, object] = {"command": cmd, "machine": machine_info(), "precision": resolve_precision("auto", "cpu"),
                               "settings": {"opt_steps": opt_steps, "train_steps": train_steps, "eval_seed": EVAL_SEED,
                                            "opt_sw_fixed": args.opt_sw_fixed, "textures": textures,
                                            "samples": SAMPLES, "quick": args.quick}, "textures": {}}
