@@ -177,7 +177,7 @@ def report(res: Dict[str, object], cmd: str) -> str:
                 row = [tex.split(":")[-1], kind.replace("_fixed", " (fixed dirs)"), f"{e['judged']['gram']:.4f}",
                        f"{e['judged']['sw']:.4f}"]
                 if key == "train":
-                    row.append(f"{e['layout_diversity']:.3f}")
+                    row.append(f"{e['layout_diversity']:.5f}")
                 table.append(row + [f"{e['seconds_per_step']:.2f}"])
         lines += [markdown_table(header, table), ""]
         lines += ["Ratios SW-made / Gram-made under each judge (< 1: the SW result is better by that judge):", ""]
