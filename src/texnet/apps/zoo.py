@@ -154,14 +154,15 @@ def train_recipe(argv: List[str], run: Path, log=print) -> Path:
     return run
 
 
-def training_facts(run: Path, argv: List[str]) -> Dict[str, Any]:
-    """The card's training section, from the run folder."""
+def training_facts(run: Path, argv: List[str], data: Optional[Path] = None) -> Dict[str, Any]:
+    """The card's training section, from the run folder (the command with the data folder written as DATA)."""
     from ..files import read_csv
 
     rows = read_csv(run / "losses.csv")
     saved = json.loads((run / "config.json").read_text())
     tail = rows[-max(1, len(rows) // 20):]
-    return {"command": ["texnet", *argv[:-3], "--out", "RUN"], "config": saved["config"],
+    command = [a.replace(str(data), "DATA") if data is not None else a for a in argv[:-3]]
+    return {"command": ["texnet", *command, "--out", "RUN"], "config": saved["config"],
             "device": f"{saved.get('device', '?')} (one thread of a shared 2-core machine)",
             "torch": saved.get("torch"), "steps": int(rows[-1]["step"]), "wall_time_s": round(float(rows[-1]["seconds"]), 1),
             "final_loss": sum(float(r["loss"]) for r in tail) / len(tail), "final_loss_note": "mean of the last 5 % of steps"}
@@ -209,7 +210,7 @@ def write_bundle(name: str, recipe: Dict[str, Any], run: Path, out: Path, argv: 
             "title": recipe["title"], "declared": recipe["declared"],
             "exemplar": {"title": recipe["title"], "file": recipe["exemplar"], "provenance": recipe["provenance"],
                          "licence": recipe["licence"], "thumbnail": thumb},
-            "training": training_facts(run, argv), "quality": quality,
+            "training": training_facts(run, argv, data), "quality": quality,
             "built": time.strftime("%Y-%m-%d"), "weights": "float16, loaded as float32"}
     write_json(out / f"{name}.json", card)
     return out / f"{name}.pt"
