@@ -105,7 +105,8 @@ def test_diversity_auto_trains_in_the_layout_space_and_logs_every_lambda(tmp_pat
 
 @pytest.mark.parametrize("extra, code, message", [
     (["--diversity", "lots"], 2, "number λ >= 0 or auto"),
-    (["--diversity", "-1"], 2, "number λ >= 0 or auto"),
+    (["--diversity", "-1"], 1, "number λ >= 0 or auto"),
+    (["--diversity", "nan"], 1, "number λ >= 0 or auto"),
     (["--diversity", "auto", "--diversity-space", "pixels"], 1, "layout space"),
 ])
 def test_bad_diversity_values_get_one_line(tmp_path, capsys, extra, code, message):

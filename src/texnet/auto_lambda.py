@@ -43,19 +43,22 @@ from .errors import ConfigError
 AUTO_KAPPA = 1.0
 
 
-def parse_diversity(value):
-    """--diversity: a number λ >= 0, or 'auto' (λ relative to the loss level); ConfigError otherwise."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == "auto":
-            return "auto"
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(f"--diversity takes a number λ >= 0 or auto, got '{value}'") from None
+def parse_diversity(text: str):
+    """--diversity on the command line: 'auto' or a number (its range is checked by check_diversity)."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--diversity takes a number λ >= 0 or auto, got '{text}'") from None
+
+
+def check_diversity(value) -> None:
+    """A valid diversity setting: 'auto' or a finite number >= 0 (ConfigError otherwise)."""
+    if value == "auto":
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ConfigError(f"--diversity takes a number λ >= 0 or auto, got {value!r}")
-    return float(value)
 
 
 def relative_lambda(loss_level, factor: float = AUTO_KAPPA):

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
-from .auto_lambda import AUTO_KAPPA, parse_diversity
+from .auto_lambda import AUTO_KAPPA, check_diversity, parse_diversity
 from .objective import DIVERSITY_SPACES
 from .distributed import ENTROPY_SCOPES
 from .errors import ConfigError
@@ -298,7 +298,7 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Reject invalid values before any work starts (on a resolved config)."""
         check_fields(self, self.command)
-        parse_diversity(self.diversity)
+        check_diversity(self.diversity)
         if self.diversity == "auto" and self.diversity_space not in (None, "layout"):
             raise ConfigError(f"--diversity auto measures entropy in the layout space (where its κ was measured); "
                               f"drop --diversity-space {self.diversity_space} or give a number λ")
