@@ -66,6 +66,11 @@ def main() -> None:
                 caps.append(f"--style-scale {s:g}")
             make_grid(strip, ncol=len(strip), captions=caps).convert("RGB").save(IMAGES / "style_scale.jpg", quality=85)
     print(f"wrote {IMAGES}/bundled_styles.jpg, bundled_textures.jpg, style_scale.jpg")
+    from texnet.apps.models import QUALITY_HEADER, quality_row
+
+    rows = [QUALITY_HEADER] + [quality_row(bundled.card(n)) for n in bundled.names()]
+    print("\n".join("| " + " | ".join(r) + " |" + ("\n|" + " --- |" * len(r) if i == 0 else "")
+                    for i, r in enumerate(rows)))
 
 
 if __name__ == "__main__":
