@@ -106,3 +106,13 @@ def test_models_lists_json_and_writes_a_gallery(zoo, tmp_path, capsys):
     page = (tmp_path / "g" / "index.html").read_text()
     assert "tiny_style" in page and "tiny_texture_samples.jpg" in page and "tiny_style_chelsea.jpg" in page
     assert (tmp_path / "g" / "tiny_texture_samples.jpg").is_file()
+
+
+def test_train_style_without_a_content_folder_uses_the_bundled_photos(tmp_path, capsys, one_thread):
+    import json
+
+    rc, out, err = run_cli(["train-style", "--style", "sample:starry_night", "--steps", "1", "--size", "32",
+                            "--channels", "4", "--out", tmp_path / "r", "--quiet"], capsys)
+    assert rc == 0, err
+    assert "sample photos bundled with texnet" in out + err and ">= 100 photos" in out + err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["config"]["content_dir"] == "sample:photos"
