@@ -8,6 +8,7 @@ network; docs/images/style_scale.jpg: `texnet stylize --style-scale` 0.5 / 1 / 2
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,8 @@ SCALES = (0.5, 1.0, 2.0)
 
 def texnet(*args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "texnet", *args, "--quiet"], capture_output=True, text=True,
-                         cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "TEXNET_NO_PROGRESS": "1",
-                                        "PATH": "/usr/bin:/bin"})
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "TEXNET_NO_PROGRESS": "1",
+                                        "OMP_NUM_THREADS": "1"})
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     return out.stdout
