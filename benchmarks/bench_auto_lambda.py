@@ -142,11 +142,13 @@ def figure(names: List[str]) -> None:
     if not tiles:
         return
     w, h = tiles[0][1][0].size
-    label = 90
-    sheet = Image.new("RGB", (label + 2 * w + 8, len(tiles) * (h + 4)), "white")
+    label, top = 90, 18
+    sheet = Image.new("RGB", (label + 2 * w + 8, top + len(tiles) * (h + 4)), "white")
     draw = ImageDraw.Draw(sheet)
+    draw.text((label, 3), "λ = 0 (4 samples)", fill="black")
+    draw.text((label + w + 8, 3), "--diversity auto (4 samples)", fill="black")
     for i, (t, (a, b)) in enumerate(tiles):
-        y = i * (h + 4)
+        y = top + i * (h + 4)
         draw.text((4, y + h // 2 - 6), t, fill="black")
         sheet.paste(a, (label, y))
         sheet.paste(b, (label + w + 8, y))
