@@ -145,7 +145,7 @@ def figure(names: List[str]) -> None:
     label, top = 90, 18
     sheet = Image.new("RGB", (label + 2 * w + 8, top + len(tiles) * (h + 4)), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((label, 3), "λ = 0 (4 samples)", fill="black")
+    draw.text((label, 3), "lambda = 0 (4 samples)", fill="black")
     draw.text((label + w + 8, 3), "--diversity auto (4 samples)", fill="black")
     for i, (t, (a, b)) in enumerate(tiles):
         y = top + i * (h + 4)
