@@ -116,3 +116,21 @@ def test_train_style_without_a_content_folder_uses_the_bundled_photos(tmp_path, 
     assert rc == 0, err
     assert "sample photos bundled with texnet" in out + err and ">= 100 photos" in out + err
     assert json.loads((tmp_path / "r" / "config.json").read_text())["config"]["content_dir"] == "sample:photos"
+
+
+def test_large_tensors_ship_as_int8_rows_and_come_back_within_half_a_step():
+    torch.manual_seed(0)
+    w = torch.randn(300, 40, 3, 3)
+    small = torch.randn(8, 4)
+    data = {"architecture": "x", "arch_config": {}, "state_dict": {"w": w, "b": small, "n": torch.tensor(3)}}
+    packed = bundled.compact(data)
+    assert packed["state_dict"]["w"].dtype == torch.int8 and packed["state_dict"]["b"].dtype == torch.float16
+    back = bundled.expand(dict(packed))["state_dict"]
+    step = w.flatten(1).abs().amax(1) / 127
+    err = (back["w"] - w).flatten(1).abs().amax(1)
+    assert bool((err <= step / 2 + 1e-6).all()) and float(err.max()) > 0
+    assert back["w"].dtype == torch.float32 and torch.equal(back["n"], torch.tensor(3))
+    buf_int8, buf_fp16 = io.BytesIO(), io.BytesIO()
+    torch.save(packed, buf_int8)
+    torch.save({"w": w.half()}, buf_fp16)
+    assert len(buf_int8.getvalue()) < 0.6 * len(buf_fp16.getvalue())

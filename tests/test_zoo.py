@@ -50,7 +50,8 @@ def test_a_tiny_recipe_trains_is_reused_measured_bundled_and_loads_by_name(tmp_p
     quality = zoo.measure("tiny", recipe, run / "model.pt", data, tmp_path / "runs", None)
     assert quality["texture_loss"] > 0 and 0 <= quality["layout"]
     out = tmp_path / "bundle"
-    path = zoo.write_bundle("tiny", recipe, run, out, argv, quality, data)
+    path = zoo.write_weights("tiny", recipe, run, out)
+    zoo.write_card("tiny", recipe, run, out, argv, quality, data)
     monkeypatch.setenv("TEXNET_MODELS_DIR", str(out))
     card = bundled.card("tiny")
     assert card["training"]["steps"] == 2 and card["training"]["command"][:2] == ["texnet", "train-texture"]

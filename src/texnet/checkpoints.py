@@ -91,7 +91,9 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
         if not isinstance(data[key], kind):
             raise CheckpointError(f"{path}: checkpoint field '{key}' is a {type(data[key]).__name__}, not a {kind.__name__}")
     data["path"] = str(path)
-    return upgrade(data)
+    from .bundled import expand
+
+    return expand(upgrade(data))
 
 
 def upgrade(data: Dict[str, Any]) -> Dict[str, Any]:
