@@ -51,6 +51,11 @@ def save_checkpoint(path: os.PathLike | str, generator: Generator, **fields: Any
     from . import __version__
 
     data = {"format": FORMAT, "version": VERSION, "texnet_version": __version__, **generator_payload(generator), **fields}
+    return write_checkpoint_dict(path, data)
+
+
+def write_checkpoint_dict(path: os.PathLike | str, data: Dict[str, Any]) -> Path:
+    """Atomically write an already assembled checkpoint dict (save_checkpoint, the bundled compact files)."""
     buf = io.BytesIO()
     torch.save(data, buf)
     payload = buf.getvalue()

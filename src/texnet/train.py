@@ -356,8 +356,9 @@ class Trainer:
         bar.close()
         lams = [r["lambda"] for r in self.history if "lambda" in r]
         if lams:
+            tail = lams[-max(1, len(lams) // 5):]
             self.log(f"--diversity auto (κ = {cfg.diversity_kappa:g}): λ = κ × batch loss went from {lams[0]:.4g} to "
-                     f"{lams[-1]:.4g} (mean of the last fifth {sum(lams[-max(1, len(lams) // 5):]) / max(1, len(lams) // 5):.4g}); "
+                     f"{lams[-1]:.4g} (mean of the last fifth {sum(tail) / len(tail):.4g}); "
                      "every step's λ is in losses.csv")
         self.save(MODEL, full=False)
         self.write_logs()

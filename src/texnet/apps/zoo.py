@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,17 +188,11 @@ def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, wor
 
 def write_weights(name: str, recipe: Dict[str, Any], run: Path, out: Path) -> Path:
     """NAME.pt in `out`: the compact weights (bundled.compact) of the run's model."""
-    import io
-
-    import torch
-
-    from ..checkpoints import load_checkpoint
-    from ..files import atomic_write
+    from ..checkpoints import load_checkpoint, write_checkpoint_dict
 
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(bundled.compact(load_checkpoint(run / "model.pt"), declared=recipe["declared"], bundled_name=name), buf)
-    return atomic_write(out / f"{name}.pt", lambda fh: fh.write(buf.getvalue()))
+    compact = bundled.compact(load_checkpoint(run / "model.pt"), declared=recipe["declared"], bundled_name=name)
+    return write_checkpoint_dict(out / f"{name}.pt", compact)
 
 
 def write_card(name: str, recipe: Dict[str, Any], run: Path, out: Path, argv: List[str], quality: Dict[str, Any],
