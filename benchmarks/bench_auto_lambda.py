@@ -39,6 +39,17 @@ RUNS = HERE / "results" / "auto_lambda_runs"
 SKIMAGE = ["sample:grass", "sample:gravel"]
 RECIPE = dict(size=64, exemplar_size=128, steps=300, batch_size=8, seed=0)
 VARIANTS = {"lambda0": dict(diversity=0.0), "auto": dict(diversity="auto")}
+#: Levers measured against the two above (`--variants NAME...`; docs/method.md §4 reports what each did).
+LEVERS = {
+    "lambda0_sn8": dict(diversity=0.0, v2_spatial_noise=8),
+    "auto_sn8": dict(diversity="auto", v2_spatial_noise=8),
+    "auto_sn8_k05": dict(diversity="auto", v2_spatial_noise=8, diversity_kappa=0.5),
+    "auto_k05": dict(diversity="auto", diversity_kappa=0.5),
+    "auto_b16": dict(diversity="auto", batch_size=16),
+    "auto_ng": dict(diversity="auto", loss=dict(normalize_gradients=True)),
+    "lambda0_600": dict(diversity=0.0, steps=600),
+    "auto_600": dict(diversity="auto", steps=600),
+}
 SAMPLES, SAMPLE_SEED = 16, 123
 GOAL_DIVERSITY, GOAL_LOSS_RATIO = 0.5, 1.5
 
@@ -71,7 +82,9 @@ def run_one(texture: str, variant: str) -> dict:
     from texnet.diversity import LAYOUT_LAYERS
     from texnet.train import train
 
-    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **RECIPE, **VARIANTS[variant]).resolved()
+    options = {**RECIPE, **{**VARIANTS, **LEVERS}[variant]}
+    options["loss"] = LossConfig(**options.get("loss", {}))
+    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **options).resolved()
     cfg.validate()
     out = RUNS / f"{name_of(texture)}_{variant}"
     t0 = time.perf_counter()
@@ -161,6 +174,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="texture names (stems) to run")
     ap.add_argument("--report", action="store_true", help="only write the table and figure")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS) + list(LEVERS),
+                    help="which variants to run (default: λ = 0 and auto)")
     args = ap.parse_args()
     if not args.report:
         torch.set_num_threads(args.threads)
@@ -168,7 +183,7 @@ def main() -> None:
         for texture in textures():
             if args.only and name_of(texture) not in args.only:
                 continue
-            for variant in VARIANTS:
+            for variant in args.variants:
                 if (name_of(texture), variant) in done():
                     continue
                 row = run_one(texture, variant)

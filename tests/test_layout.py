@@ -126,3 +126,31 @@ def test_layout_metric_errors(brick128):
         layout_distance(torch.rand(2, 3, 32, 32), small)
     with pytest.raises(ConfigError, match="at least 2"):
         layout_distance(torch.rand(1, 3, 32, 32), small)
+
+
+# --------------------------------------------------------------------------- in training logs
+
+
+def test_training_logs_the_layout_diversity_of_its_fixed_samples(tmp_path, one_thread):
+    from helpers_train import quiet, read_rows, texture_config
+    from texnet.train import SAMPLE_COUNT, SAMPLE_SEED, Trainer
+
+    out = tmp_path / "run"
+    trainer = Trainer(texture_config(diversity="auto", steps=4, sample_every=2), out, show_progress=False, log=quiet)
+    res = trainer.run()
+    rows = read_rows(out / "losses.csv")
+    logged = {int(r["step"]): float(r["layout"]) for r in rows if r["layout"]}
+    assert sorted(logged) == [2, 4] and (out / "layout.png").exists()
+    g = res.generator.float().eval()
+    with torch.no_grad():
+        samples = g(g.sample_noise(SAMPLE_COUNT, 32, torch.Generator().manual_seed(SAMPLE_SEED)))
+    expected = layout_diversity(samples, trainer.exemplar, trainer.objective.loss.net)
+    assert logged[4] == pytest.approx(expected, rel=1e-4) and logged[4] > 0
+
+
+def test_no_layout_column_without_the_layout_taps(tmp_path):
+    from helpers_train import quiet, read_rows, texture_config
+    from texnet.train import train
+
+    train(texture_config(steps=2, sample_every=1), tmp_path / "run", show_progress=False, log=quiet)
+    assert "layout" not in read_rows(tmp_path / "run" / "losses.csv")[0]

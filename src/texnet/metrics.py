@@ -148,3 +148,32 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+class LayoutTracker:
+    """Layout diversity of a training run's fixed samples, against the exemplar's crop-to-crop distance computed once.
+
+    `None` (no tracking) where the metric is undefined: the exemplar is not larger than the samples (every crop
+    would be the same image) or the loss network lacks the layout taps.
+    """
+
+    def __init__(self, exemplar: torch.Tensor, net: LossNetwork, size, layers: Sequence[str] = LAYOUT_LAYERS):
+        self.net, self.layers = net, tuple(layers)
+        self.reference: Optional[float] = None
+        h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        big_h, big_w = exemplar.shape[-2:]
+        if set(self.layers) - set(net.names) or big_h < h or big_w < w or (big_h, big_w) == (h, w):
+            return
+        reference = exemplar_layout_distance(exemplar, net, (h, w), layers=self.layers)
+        self.reference = reference if reference > 1e-9 else None
+
+    @property
+    def active(self) -> bool:
+        return self.reference is not None
+
+    @torch.no_grad()
+    def __call__(self, samples: torch.Tensor) -> Optional[float]:
+        """Layout diversity of `samples` (1.0 = as varied as the exemplar's crops), None when not tracked."""
+        if self.reference is None or samples.shape[0] < 2:
+            return None
+        return layout_distance(samples.float(), self.net, self.layers) / self.reference

@@ -30,6 +30,7 @@ from .generators import Generator, build_generator
 from .color import luminance_rgb
 from .exemplars import training_exemplar
 from .images import make_grid, save_image
+from .metrics import LayoutTracker
 from .objective import build_objective
 from .plots import plot_curves
 from .runtime import StopFlag, autocast, progress, seed_everything
@@ -37,7 +38,8 @@ from .styles import draw_styles, extend_trained_stylenet, style_name
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
-LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "nn_distance", "lr", "seconds"]
+LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "nn_distance", "layout", "lr",
+              "seconds"]
 #: Noise / content crops used for the periodic sample grids (fixed, so grids are comparable over time).
 SAMPLE_SEED = 20170102
 SAMPLE_COUNT = 8
@@ -110,6 +112,10 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.trainable or self.generator.parameters(), lr=self.cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, self.cfg.lr_step, self.cfg.lr_decay)
         self.history: List[Dict[str, float]] = []
+        #: Texture runs: layout diversity of the fixed samples at every sample grid (issue 15's metric, in the log).
+        self.layout = None
+        if self.cfg.task == "texture" and self.dist.is_main:
+            self.layout = LayoutTracker(self.exemplar.to(self.device), self.objective.loss.net, self.cfg.size)
         self.step = 0
         self.elapsed = 0.0
         self.saved_step: Optional[int] = None
@@ -298,6 +304,17 @@ class Trainer:
         self.generator.train()
         return save_image(grid, self.run_dir.file(name))
 
+    @torch.no_grad()
+    def track_layout(self, row: Dict[str, float]) -> None:
+        """Add the layout diversity of the fixed samples (those of the sample grids) to this step's log row."""
+        if self.layout is None or not self.layout.active:
+            return
+        self.generator.eval()
+        gen = torch.Generator().manual_seed(SAMPLE_SEED)
+        samples = self.generator(self.generator.sample_noise(SAMPLE_COUNT, self.cfg.size, gen, self.device))
+        self.generator.train()
+        row["layout"] = self.layout(samples)
+
     def write_logs(self) -> None:
         if not self.history or not self.dist.is_main:
             return
@@ -311,6 +328,13 @@ class Trainer:
         if len(self.history) > 1 and self.history[-1].get("nn_distance", 0) > 0:
             plot_curves(self.run_dir.file("diversity.png"), {"nn distance": [r["nn_distance"] for r in self.history]},
                         title="batch mean nearest-neighbour distance (RMS, pixels)", ylabel="distance", logy=False)
+        tracked = [r for r in self.history if "layout" in r]
+        if len(tracked) > 1:
+            plot_curves(self.run_dir.file("layout.png"), {"samples": [r["layout"] for r in tracked],
+                                                          "exemplar's crops": [1.0 for _ in tracked]},
+                        x={k: [r["step"] for r in tracked] for k in ("samples", "exemplar's crops")},
+                        title=f"layout diversity of {SAMPLE_COUNT} fixed samples (1 = as varied as the exemplar)",
+                        ylabel="layout diversity", logy=False)
 
     def write_config(self) -> None:
         if not self.dist.is_main:
@@ -338,6 +362,8 @@ class Trainer:
                 self.elapsed = time.perf_counter() - start
                 row["seconds"] = self.elapsed
                 self.history.append(row)
+                if step % cfg.sample_every == 0 or step == cfg.steps:
+                    self.track_layout(row)
                 bar.set_postfix(_postfix(row))
                 signum = self.dist.agree_signal(stop.signal)  # a signal to any process stops all at this step
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps or signum is not None:
@@ -360,6 +386,9 @@ class Trainer:
             self.log(f"--diversity auto (κ = {cfg.diversity_kappa:g}): λ = κ × batch loss went from {lams[0]:.4g} to "
                      f"{lams[-1]:.4g} (mean of the last fifth {sum(tail) / len(tail):.4g}); "
                      "every step's λ is in losses.csv")
+        if self.history and "layout" in self.history[-1]:
+            self.log(f"layout diversity of {SAMPLE_COUNT} fixed samples: {self.history[-1]['layout']:.2f} (1.0 = as "
+                     "varied as crops of the exemplar; see layout.png)")
         self.save(MODEL, full=False)
         self.write_logs()
         self.sample_grid("samples.png")
