@@ -34,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "data" / "textures"
 RESULTS = HERE / "results" / "auto_lambda.jsonl"
+#: The real texture's own score: 16 random crops of the exemplar at the output size, under the same loss.
+CROPS = HERE / "results" / "auto_lambda_crops.jsonl"
 RUNS = HERE / "results" / "auto_lambda_runs"
 #: skimage's brick is also shared/data/textures/brick_gray.png (the same file): it is listed once.
 SKIMAGE = ["sample:grass", "sample:gravel"]
@@ -109,9 +111,44 @@ def run_one(texture: str, variant: str) -> dict:
     return row
 
 
+NOTES = ""
+
+
+def crop_row(texture: str) -> dict:
+    """Texture loss and layout diversity of 16 random crops of the exemplar (the real texture, scored like samples)."""
+    from texnet.config import LossConfig, TrainConfig
+    from texnet.diversity import LAYOUT_LAYERS
+    from texnet.exemplars import training_exemplar
+    from texnet.losses import build_loss
+    from texnet.metrics import layout_diversity, quality, random_crops
+
+    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **RECIPE).resolved()
+    exemplar = training_exemplar(cfg, lambda m: None)
+    loss = build_loss(LossConfig(precision="fp32"), exemplar, with_content=False, extra_layers=list(LAYOUT_LAYERS))
+    with torch.no_grad():
+        crops = random_crops(exemplar, SAMPLES, RECIPE["size"], seed=1)  # not the metric's own reference crops (seed 0)
+        return {"texture": name_of(texture), "crop_loss": quality(crops, loss)["texture"],
+                "crop_layout": layout_diversity(crops, exemplar, loss.net)}
+
+
+def crop_rows(path: Path = CROPS) -> Dict[str, dict]:
+    if not path.exists():
+        return {}
+    return {r["texture"]: r for r in (json.loads(x) for x in path.read_text().splitlines() if x.strip())}
+
+
+#: Each lever's λ = 0 reference: the same recipe without the entropy term (spatial noise: also the plain V2).
+LEVER_BASE = {"auto_600": "lambda0_600", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8"}
+
+
+def _goal(layout: float, ratio: float) -> bool:
+    return layout >= GOAL_DIVERSITY and ratio <= GOAL_LOSS_RATIO
+
+
 def write_report(rows: Dict[tuple, dict]) -> None:
     from common import markdown_table
 
+    crops = crop_rows()
     names = sorted({t for t, _ in rows})
     table, met, complete = [], 0, 0
     for t in names:
@@ -120,20 +157,42 @@ def write_report(rows: Dict[tuple, dict]) -> None:
             continue
         complete += 1
         ratio = auto["texture_loss"] / base["texture_loss"]
-        ok = auto["layout"] >= GOAL_DIVERSITY and ratio <= GOAL_LOSS_RATIO
+        ok = _goal(auto["layout"], ratio)
         met += ok
+        crop = crops.get(t)
         table.append([t, f"{base['texture_loss']:.4f}", f"{auto['texture_loss']:.4f}", f"{ratio:.2f}×",
                       f"{base['layout']:.2f}", f"{auto['layout']:.2f}",
+                      f"{crop['crop_loss']:.2f} ({crop['crop_loss'] / base['texture_loss']:.0f}×)" if crop else "-",
                       f"{auto.get('lambda_first', 0):.3g} → {auto.get('lambda_last', 0):.3g}",
                       f"{auto['seconds']:.0f} s", "✓" if ok else "miss"])
-    header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout", "λ (first → last step)",
-              "auto train time", f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})"]
+    header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout",
+              "exemplar's own crops: loss (× λ=0)", "λ (first → last step)", "auto train time",
+              f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})"]
     recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
     text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
             f"(TextureNetV2, {recipe}; κ = 1; 16 samples from fixed noise, fp32 Gram loss, layout diversity "
             f"relative to the exemplar's crops). Goal met on **{met} of {complete}**.\n\n"
             + markdown_table(header, table) + "\n\n![samples](../docs/images/auto_lambda.jpg)\n")
-    (HERE / "RESULTS_auto_lambda.md").write_text(text)
+    levers = []
+    for t in names:
+        for variant in LEVERS:
+            r = rows.get((t, variant))
+            if r is None or variant.startswith("lambda0"):
+                continue
+            base = rows.get((t, LEVER_BASE.get(variant, "lambda0")))
+            plain = rows.get((t, "lambda0"))
+            if base is None or plain is None:
+                continue
+            ratio = r["texture_loss"] / base["texture_loss"]
+            levers.append([t, f"`{variant}`", f"{r['texture_loss']:.4f}", f"{ratio:.2f}×",
+                           f"{r['texture_loss'] / plain['texture_loss']:.2f}×", f"{r['layout']:.2f}",
+                           f"{r['seconds']:.0f} s", "✓" if _goal(r["layout"], ratio) else "miss"])
+    if levers:
+        text += ("\n## Levers (`--variants`)\n\n" + "\n".join(f"* `{k}`: {v}" for k, v in LEVERS.items())
+                 + "\n\n" + markdown_table(["texture", "variant", "loss", "ratio to its λ = 0",
+                                               "ratio to plain V2 λ = 0", "layout", "train time", "goal"], levers)
+                 + "\n")
+    (HERE / "RESULTS_auto_lambda.md").write_text(text + NOTES)
     figure(names)
     print(text)
 
@@ -173,11 +232,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="texture names (stems) to run")
     ap.add_argument("--report", action="store_true", help="only write the table and figure")
+    ap.add_argument("--crops", action="store_true", help="score the exemplars' own crops (the real texture's loss)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS) + list(LEVERS),
                     help="which variants to run (default: λ = 0 and auto)")
     args = ap.parse_args()
-    if not args.report:
+    if args.crops:
+        torch.set_num_threads(args.threads)
+        have = crop_rows()
+        for texture in textures():
+            if name_of(texture) not in have:
+                with open(CROPS, "a") as f:
+                    f.write(json.dumps(crop_row(texture)) + "\n")
+    elif not args.report:
         torch.set_num_threads(args.threads)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         for texture in textures():

@@ -144,28 +144,37 @@ def eager_fast_path(size: int, repeats: int, peer: bool = True) -> dict:
 
 
 def onnx_vs_torch(sizes, repeats: int) -> dict:
-    """StyleNet(16): torch fp32, torch bf16 fast path, onnxruntime fp32 (plain and phase-upsampling graphs)."""
+    """StyleNet(16) (bundled starry_night): torch fp32, torch bf16 fast path, onnxruntime fp32 (plain and
+    phase-upsampling graphs) and int8 (`texnet export --int8`), with the int8 pixel cost on a held-out photo."""
     import importlib.util
 
     if importlib.util.find_spec("onnxruntime") is None:
         return {"error": "onnxruntime is not installed (pip install texnet[onnx])"}
-    from texnet.export import OnnxGenerator, export_onnx
-    from texnet.generators import StyleNet
+    from texnet.checkpoints import load
+    from texnet.export import OnnxGenerator, export_onnx, quantize_onnx
+    from texnet.images import load_image
     from texnet.inference import prepare_inference
 
-    torch.manual_seed(0)
-    g = StyleNet(channels=16).eval()
+    g = load("starry_night").eval()
     out = {}
     with tempfile.TemporaryDirectory(prefix="texnet-onnx-") as tmp:
         plain = OnnxGenerator(export_onnx(g, Path(tmp) / "plain.onnx"), threads=torch.get_num_threads())
         phase = OnnxGenerator(export_onnx(g, Path(tmp) / "phase.onnx", fast_upsample=True),
                               threads=torch.get_num_threads())
+        int8 = OnnxGenerator(quantize_onnx(g, Path(tmp) / "plain.onnx", Path(tmp) / "int8.onnx"),
+                             threads=torch.get_num_threads())
+        photo = load_image("sample:astronaut", size=512)  # not among the calibration photos
+        with torch.inference_mode():
+            d = (int8.stylize(photo) - g.stylize(photo)).abs()
+        out["int8_vs_fp32_astronaut_512"] = {"mean_255": round(float(d.mean()) * 255, 2),
+                                              "max_255": round(float(d.max()) * 255, 1)}
         fp32, bf16 = prepare_inference(g), prepare_inference(g, precision="bf16")
         for size in sizes:
             x = torch.rand(1, 3, size, size)
             xn = x.numpy()
             t = interleaved({"torch_fp32": _infer(fp32, x), "torch_bf16_fast": _infer(bf16, x),
-                             "onnx_fp32": lambda: plain(xn), "onnx_fp32_phase": lambda: phase(xn)}, repeats=repeats)
+                             "onnx_fp32": lambda: plain(xn), "onnx_fp32_phase": lambda: phase(xn),
+                             "onnx_int8": lambda: int8(xn)}, repeats=repeats)
             with torch.inference_mode():
                 diff = float((torch.from_numpy(plain(xn)) - fp32(x)).abs().max())
             out[str(size)] = {k: round(v["median_s"] * 1000, 1) for k, v in t.items()}
@@ -201,7 +210,7 @@ def main() -> int:
     ap.add_argument("--json", default=str(RESULTS / "bench_large.json"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; default: torch's")
-    ap.add_argument("--only", choices=("eager",), help="only the eager 1024² row (with the peer)")
+    ap.add_argument("--only", choices=("eager", "onnx"), help="only the eager 1024² row (with the peer) or the ONNX rows")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -215,6 +224,13 @@ def main() -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
         print(json.dumps(result["eager_1024"], indent=2))
+        return 0
+    if args.only == "onnx":
+        result["onnx"] = onnx_vs_torch((128, 256) if args.quick else (512, 1024), args.repeats)
+        path = Path(args.json).with_name("bench_large_onnx.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        print(json.dumps(result["onnx"], indent=2))
         return 0
     cases = QUICK_CASES if args.quick else {k: v for k, v in CASES.items() if not (args.skip_16k and "16384" in k)}
     result["large"] = []
@@ -238,9 +254,11 @@ def main() -> int:
                          [[p, v["before_ms"], v["after_ms"], v["speedup"], v.get("lite_ms", "-"),
                            v.get("after_vs_lite", "-")] for p, v in e.items() if p != "peer_note"]))
     if "error" not in result["onnx"]:
-        print(markdown_table(["size", "torch fp32 ms", "torch bf16 ms", "onnx fp32 ms", "onnx phase ms"],
-                             [[s, v["torch_fp32"], v["torch_bf16_fast"], v["onnx_fp32"], v["onnx_fp32_phase"]]
-                              for s, v in result["onnx"].items()]))
+        print(markdown_table(["size", "torch fp32 ms", "torch bf16 ms", "onnx fp32 ms", "onnx phase ms",
+                              "onnx int8 ms"],
+                             [[s, v["torch_fp32"], v["torch_bf16_fast"], v["onnx_fp32"], v["onnx_fp32_phase"],
+                               v["onnx_int8"]] for s, v in result["onnx"].items() if "torch_fp32" in v]))
+        print(f"int8 vs fp32 pixels (astronaut, 512 px): {result['onnx']['int8_vs_fp32_astronaut_512']}")
     print(f"tiled statistics cost (uint8 levels): {result['tiled_stats_cost']}")
     print(f"wrote {path}")
     return 0

@@ -68,6 +68,27 @@ def test_export_and_onnxruntime_runs_match_pytorch(models, tmp_path, capsys):
     assert rc == 1 and "--overwrite" in one_line(err)
 
 
+def test_int8_export_runs_close_to_fp32_and_is_quantized(models, tmp_path, capsys):
+    onnx_mod = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    outs = {}
+    for name, extra in (("fp32", []), ("int8", ["--int8", "--calibration", models / "photos"])):
+        path = tmp_path / f"{name}.onnx"
+        rc, _, err = run_cli(["export", "--model", models / "style", "--out", path, *extra], capsys)
+        assert rc == 0, err
+        rc, _, err = run_cli(["stylize", "--onnx", path, "sample:chelsea", "--size", "64", "--out", tmp_path / name,
+                              "--device", "cpu"], capsys)
+        assert rc == 0, err
+        outs[name] = _img(tmp_path / name / "chelsea_stylized.png")
+    ops = {n.op_type for n in onnx_mod.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    diff = np.abs(outs["fp32"] - outs["int8"])
+    assert 0 < diff.mean() <= 8 / 255  # quantized: different pixels, but close
+    rc, _, err = run_cli(["export", "--model", models / "style", "--int8", "--calibration", tmp_path / "nothing",
+                          "--out", tmp_path / "bad.onnx"], capsys)
+    assert rc == 1 and "no such folder" in one_line(err) and not (tmp_path / "bad.onnx").exists()
+
+
 @pytest.mark.parametrize("extra, text", [(["--max-memory", "lots"], "expected bytes"),
                                          (["--tile", "4"], "--tile must be >= 16"),
                                          (["--onnx", "m.onnx"], "not both")])

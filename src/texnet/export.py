@@ -170,3 +170,82 @@ class OnnxGenerator:
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         z = self.shell.sample_noise(n, self.shell.generation_size(size), gen, "cpu")
         return torch.from_numpy(self(*[t.numpy() for t in z]))[..., :h, :w]
+
+
+#: Calibration of `quantize_onnx`: images (StyleNet) or noise draws (TextureNetV1) at this long side.
+CALIBRATION_SIDE = 256
+CALIBRATION_DRAWS = 4
+
+
+def _calibration_feeds(g, photos, names):
+    """Input dicts for static int8 calibration: photos for a StyleNet (with seeded noise), noise for TextureNetV1."""
+    gen = torch.Generator().manual_seed(0)
+    feeds = []
+    if isinstance(g, StyleNet):
+        from .data import find_images
+        from .images import load_image
+
+        files = find_images(photos)
+        if not files:
+            raise ConfigError(f"{photos}: no images to calibrate the int8 model with")
+        for f in files[:8]:
+            x = load_image(f, size=CALIBRATION_SIDE)
+            x = x[..., : x.shape[-2] // 4 * 4, : x.shape[-1] // 4 * 4]
+            feed = {"image": x.numpy()}
+            if g.noise_channels:
+                feed["noise"] = g.sample_noise(1, x.shape[-2:], gen, "cpu").numpy()
+            feeds.append(feed)
+    else:
+        for _ in range(CALIBRATION_DRAWS):
+            z = g.sample_noise(1, g.generation_size(CALIBRATION_SIDE), gen, "cpu")
+            feeds.append({n: t.numpy() for n, t in zip(names, z)})
+    return feeds
+
+
+def quantize_onnx(g, fp32_path: PathLike, path: PathLike, photos: str = "sample:photos") -> Path:
+    """Static int8 quantization (QDQ, per-channel int8 weights, uint8 activations) of an exported `g`.
+
+    Activation ranges are calibrated on `photos` (StyleNet; the bundled sample photos by default) or on noise
+    draws (TextureNetV1). Convolutions run as integer kernels in onnxruntime; instance norm stays float.
+    The texnet metadata is kept, so OnnxGenerator runs it like the fp32 file.
+    """
+    onnx = _require("onnx")
+    _require("onnxruntime")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    src = onnx.load(str(fp32_path))
+    names = [i.name for i in src.graph.input]
+    feeds = iter(_calibration_feeds(g, photos, names))
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(feeds, None)
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.int8.part")
+    try:
+        import logging
+
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.setLevel(logging.ERROR)  # onnxruntime logs "consider pre-processing" advice on the root logger
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                quantize_static(str(fp32_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                op_types_to_quantize=["Conv"])
+            finally:
+                root.setLevel(level)
+        model = onnx.load(str(tmp))
+        onnx.helper.set_model_props(model, {p.key: p.value for p in src.metadata_props} | {"texnet_int8": "1"})
+        onnx.save(model, str(tmp))
+        os.replace(tmp, path)
+    except TexnetError:
+        raise
+    except Exception as exc:
+        raise TexnetError(f"int8 quantization of {g.arch} failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200]})") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

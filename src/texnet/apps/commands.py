@@ -184,6 +184,11 @@ class ExportConfig:
 
     model: Optional[str] = option(None, "model.pt / checkpoint.pt (or its run folder)", required=True)
     fast_upsample: bool = option(False, "export the exact phase-convolution form of the x2 upsampling stages")
+    #: Static int8 (onnxruntime QDQ); measured on starry_night at 512 px: 1.13x faster, mean 4.1/255 from fp32.
+    int8: bool = option(False, "quantize the convolutions to int8 (calibrated; smaller and a little faster, "
+                        "slightly different pixels: see README)")
+    calibration: str = option("sample:photos", "with --int8 (StyleNet): photos whose activation ranges set the "
+                              "int8 scales", default_text="the sample photos bundled with texnet")
 
 
 def export(args) -> int:
@@ -195,7 +200,17 @@ def export(args) -> int:
     if Path(run_flags.out).exists() and not run_flags.overwrite:
         raise ConfigError(f"{run_flags.out}: exists; use --overwrite to replace it")
     g = load(cfg.model)
-    path = export_onnx(g, run_flags.out, fast_upsample=cfg.fast_upsample)
+    if cfg.int8:
+        from ..export import quantize_onnx
+
+        out = Path(run_flags.out)
+        fp32 = export_onnx(g, out.with_name(f".{out.stem}.fp32.onnx"), fast_upsample=cfg.fast_upsample)
+        try:  # the fp32 graph is a temporary: only the int8 file is written, or nothing
+            path = quantize_onnx(g, fp32, out, photos=cfg.calibration)
+        finally:
+            fp32.unlink(missing_ok=True)
+    else:
+        path = export_onnx(g, run_flags.out, fast_upsample=cfg.fast_upsample)
     use = "stylize --onnx" if g.task == "style" else "sample --onnx"
     print(f"exported {cfg.model} to {path} ({path.stat().st_size / 2**20:.1f} MiB); run it with texnet {use} {path}")
     return 0
