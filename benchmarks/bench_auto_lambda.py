@@ -49,6 +49,8 @@ LEVERS = {
     "auto_k05": dict(diversity="auto", diversity_kappa=0.5),
     "auto_b16": dict(diversity="auto", batch_size=16),
     "auto_ng": dict(diversity="auto", loss=dict(normalize_gradients=True)),
+    "auto_k2to025": dict(diversity="auto", diversity_kappa=2.0, diversity_kappa_end=0.25),
+    "auto_k4to025": dict(diversity="auto", diversity_kappa=4.0, diversity_kappa_end=0.25),
     "lambda0_600": dict(diversity=0.0, steps=600),
     "auto_600": dict(diversity="auto", steps=600),
 }

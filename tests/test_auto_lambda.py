@@ -103,11 +103,29 @@ def test_diversity_auto_trains_in_the_layout_space_and_logs_every_lambda(tmp_pat
     assert "λ = κ × batch loss" in out + err
 
 
+def test_kappa_schedule_is_geometric_and_reaches_the_log(tmp_path, capsys, one_thread):
+    import csv
+
+    from helpers_cli import run_cli
+    from texnet.auto_lambda import kappa_at
+
+    assert [kappa_at(s, 3, 2.0, 0.5) for s in (1, 2, 3)] == pytest.approx([2.0, 1.0, 0.5])
+    assert kappa_at(7, 10, 1.5) == 1.5  # no end: constant
+    rc, _, err = run_cli(V2_AUTO + ["--diversity", "auto", "--diversity-kappa", "2", "--diversity-kappa-end", "0.5",
+                                    "--out", tmp_path / "r"], capsys)
+    assert rc == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "r" / "losses.csv")))
+    ratios = [float(r["lambda"]) / float(r["loss"]) for r in rows]
+    assert ratios == pytest.approx([2.0, 1.0, 0.5], rel=1e-4)
+
+
 @pytest.mark.parametrize("extra, code, message", [
     (["--diversity", "lots"], 2, "number λ >= 0 or auto"),
     (["--diversity", "-1"], 1, "number λ >= 0 or auto"),
     (["--diversity", "nan"], 1, "number λ >= 0 or auto"),
     (["--diversity", "auto", "--diversity-space", "pixels"], 1, "layout space"),
+    (["--diversity", "auto", "--diversity-kappa-end", "0"], 1, "--diversity-kappa-end must be > 0"),
+    (["--diversity", "0.1", "--diversity-kappa-end", "0.5"], 1, "schedules κ of --diversity auto"),
 ])
 def test_bad_diversity_values_get_one_line(tmp_path, capsys, extra, code, message):
     from helpers_cli import one_line, run_cli

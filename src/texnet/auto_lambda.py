@@ -69,3 +69,11 @@ def relative_lambda(loss_level, factor: float = AUTO_KAPPA):
     if isinstance(loss_level, torch.Tensor):
         return factor * loss_level.detach()
     return factor * float(loss_level)
+
+
+def kappa_at(step: int, steps: int, kappa: float, kappa_end=None) -> float:
+    """κ of step `step` (1-based) of `steps`: constant, or geometric from `kappa` to `kappa_end`."""
+    if kappa_end is None or steps <= 1:
+        return kappa
+    t = min(max(step - 1, 0), steps - 1) / (steps - 1)
+    return kappa * (kappa_end / kappa) ** t

@@ -232,6 +232,10 @@ class TrainConfig:
     #: auto_lambda.AUTO_KAPPA: ~1.45x the λ = 0 loss on brick and grass (measured; docs/method.md §4).
     diversity_kappa: float = option(AUTO_KAPPA, "with --diversity auto: κ in λ = κ × batch loss (more = more "
                                     "diverse, higher loss)", above=0)
+    #: A κ schedule: geometric from --diversity-kappa at step 1 to this at the last step (None: constant κ).
+    diversity_kappa_end: Optional[float] = option(None, "with --diversity auto: κ at the last step (geometric "
+                                                  "schedule from --diversity-kappa)", above=0,
+                                                  default_text="constant κ")
     #: None: 'pixels' (the paper) for a number, 'layout' for --diversity auto (where κ was measured).
     diversity_space: Optional[str] = option(None, "where entropy distances are measured", choices=DIVERSITY_SPACES,
                                             default_text="pixels, as the paper; layout with --diversity auto")
@@ -299,6 +303,8 @@ class TrainConfig:
         """Reject invalid values before any work starts (on a resolved config)."""
         check_fields(self, self.command)
         check_diversity(self.diversity)
+        if self.diversity_kappa_end is not None and self.diversity != "auto":
+            raise ConfigError("--diversity-kappa-end schedules κ of --diversity auto; add --diversity auto or drop it")
         if self.diversity == "auto" and self.diversity_space not in (None, "layout"):
             raise ConfigError(f"--diversity auto measures entropy in the layout space (where its κ was measured); "
                               f"drop --diversity-space {self.diversity_space} or give a number λ")

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from . import distributed
+from .auto_lambda import kappa_at
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict, train_config_from_saved
 from .data import SAMPLE_PHOTOS, ContentFolder
@@ -256,6 +257,9 @@ class Trainer:
         styles, targets_of = self._styles(self.cfg.batch_size, gen)  # drawn after the batch: old RNG streams kept
         z, content, styles, targets_of = self.dist.shard((z, content, styles, targets_of))  # this process's slice
         targets = self.objective.loss.content_targets(content) if content is not None else None
+        if self.cfg.diversity == "auto":
+            self.objective.diversity = kappa_at(step, self.cfg.steps, self.cfg.diversity_kappa,
+                                                self.cfg.diversity_kappa_end)
         with autocast(self.precision, self.device.type):  # fast path: generator convs in bf16 (weights, Adam: fp32)
             samples = self.forward(z, content, styles)
         stats = self.objective(samples.float(), targets, style=targets_of)
