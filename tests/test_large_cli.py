@@ -50,6 +50,22 @@ def test_tiled_stylization_matches_the_untiled_one(models, tmp_path, capsys):
     assert np.abs(whole - tiles).mean() <= 2 / 255
 
 
+def test_tiled_stylization_keeps_strength_and_colours(models, tmp_path, capsys):
+    base = ["stylize", "--model", models / "style", "sample:coffee", "--device", "cpu", "--quiet",
+            "--strength", "0.6", "--preserve-color"]
+    assert run_cli(base + ["--out", tmp_path / "whole"], capsys)[0] == 0
+    rc, _, err = run_cli(base + ["--tile", "96", "--out", tmp_path / "tiles"], capsys)
+    assert rc == 0, err
+    whole, tiles = _img(tmp_path / "whole" / "coffee_stylized.png"), _img(tmp_path / "tiles" / "coffee_stylized.png")
+    rc, _, err = run_cli(base[:6] + ["--tile", "96", "--out", tmp_path / "plain"], capsys)  # no options
+    assert rc == 0, err
+    plain = _img(tmp_path / "plain" / "coffee_stylized.png")
+    assert np.abs(whole - tiles).mean() <= 2 / 255
+    assert np.abs(plain - tiles).mean() > 10 / 255  # the options did act on the tiled output
+    rc, _, err = run_cli(base + ["--tile", "96", "--strength-mode", "norm", "--out", tmp_path / "n"], capsys)
+    assert rc == 1 and "not available for tiled" in one_line(err)
+
+
 def test_export_and_onnxruntime_runs_match_pytorch(models, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     onnx = tmp_path / "style.onnx"
@@ -62,6 +78,11 @@ def test_export_and_onnxruntime_runs_match_pytorch(models, tmp_path, capsys):
         assert rc == 0, err
         outs[name] = _img(tmp_path / name / "chelsea_stylized.png")
     assert np.abs(outs["torch"] - outs["onnx"]).max() <= 1 / 255 + 1e-6  # equal up to 8-bit rounding
+    rc, _, err = run_cli(["stylize", "--onnx", onnx, "sample:chelsea", "--size", "77", "--strength", "0",
+                          "--out", tmp_path / "s0", "--device", "cpu"], capsys)
+    assert rc == 0, err  # strength 0 through onnxruntime: the photo itself, as with PyTorch
+    photo = load_image("sample:chelsea", size=77)[0].permute(1, 2, 0).numpy()
+    assert np.abs(_img(tmp_path / "s0" / "chelsea_stylized.png") - photo).max() <= 1 / 255 + 1e-6
     rc, _, err = run_cli(["sample", "--onnx", onnx, "--out", tmp_path / "x"], capsys)
     assert rc == 1 and "texnet stylize --onnx" in one_line(err)
     rc, _, err = run_cli(["export", "--model", models / "style", "--out", onnx], capsys)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -154,6 +154,26 @@ class _ArraySink:
         pass
 
 
+class _FinishingSink:
+    """Applies a per-pixel finish (strength blend, colour preservation) to each band, with the source's rows."""
+
+    def __init__(self, sink, source: ImageSource, finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        self.sink, self.source, self.finish_fn, self.top = sink, source, finish, 0
+
+    def write_rows(self, band: np.ndarray) -> None:
+        n = band.shape[0]
+        y = torch.from_numpy(np.ascontiguousarray(band.transpose(2, 0, 1))).float().div_(255.0).unsqueeze(0)
+        x = self.source.window(torch.arange(self.top, self.top + n), torch.arange(self.source.w))
+        self.sink.write_rows(_to_uint8(self.finish_fn(y, x)[0]))
+        self.top += n
+
+    def finish(self):
+        return self.sink.finish()
+
+    def abort(self):
+        self.sink.abort()
+
+
 class _PngSink(PngStreamWriter):
     """Streams row bands into the PNG file; finishing renames it into place."""
 
@@ -255,7 +275,7 @@ def _choose(task, model: InferenceModel, tile, budget: int, to_file: bool, mode:
 
 
 def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[PathLike], show: bool,
-         stats_pixels: Optional[int], mode: str, info: Optional[dict], dry_run: bool = False):
+         stats_pixels: Optional[int], mode: str, info: Optional[dict], dry_run: bool = False, finish=None):
     """Plan (every check), then run the chosen way into the sink; returns the array, the path or the plan."""
     info = {} if info is None else info
     _check_out(out)
@@ -265,6 +285,8 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
         return info
     h, w = task.size
     sink = _PngSink(out, w, h) if to_file else _ArraySink(h, w)
+    if finish is not None:
+        sink = _FinishingSink(sink, task.source, finish)
     try:
         with torch.inference_mode():
             if choice == "single":
@@ -300,7 +322,7 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
 def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0, precision: str = "fp32",
                   out: Optional[PathLike] = None, max_pixels: Optional[int] = None, mode: str = "auto",
                   stats_pixels: Optional[int] = None, info: Optional[dict] = None, show_progress: bool = False,
-                  dry_run: bool = False):
+                  dry_run: bool = False, finish: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None):
     """Stylize an image of any size within `max_memory` bytes: (H, W, 3) uint8, or the path of `out`.
 
     `image`: a path or 'sample:NAME', an HxWx3 array (uint8 or float in [0, 1]),
@@ -314,6 +336,8 @@ def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0
     band; other formats are saved from the full array. `stats_pixels` caps
     the statistics pass. `info`, if given, is filled with what was chosen;
     `dry_run` returns it without computing anything (every check included).
+    `finish(stylized, source)`, a per-pixel function of (1, 3, rows, W) float
+    bands (style strength, colour preservation), is applied band by band.
     """
     src = g.source if isinstance(g, InferenceModel) else g
     if not isinstance(src, StyleNet):
@@ -322,7 +346,7 @@ def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0
     source = ImageSource(image, max_pixels)
     model, norms = _prepare(g, precision)
     return _run(_StyleTask(model.source, source, seed), model, norms, tile, budget, out, show_progress,
-                stats_pixels, mode, info, dry_run)
+                stats_pixels, mode, info, dry_run, finish)
 
 
 def tiled_sample(g: Generator, size, seed: int = 0, tile=None, max_memory=None, precision: str = "fp32",

@@ -133,9 +133,12 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
     big = [onnx is None and size is None and _large(tiled_stylize, g, tile, max_memory, tile_mode, image=src,
                                                     seed=seed, precision=precision, max_pixels=max_pixels)
            for src in images]
-    if any(big) and (strength != 1.0 or preserve_color or style_scale != 1.0):
-        raise ConfigError("--strength, --preserve-color and --style-scale are not available for tiled (large) "
-                          "images yet; give --size N to stylize a resized copy")
+    finish = None
+    if any(big):
+        finish = band_finish(strength, strength_mode, preserve_color)
+        if style_scale != 1.0:
+            raise ConfigError("--style-scale is not available for tiled (large) images yet; give --size N to "
+                              "stylize a resized copy")
     if any(big) and getattr(g, "styles", 1) > 1:
         from ..styles import with_style_baked_in
 
@@ -151,7 +154,8 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
         t0 = time.perf_counter()
         if big[i]:
             tiled_stylize(g, src, tile=tile, max_memory=max_memory, seed=seed, precision=precision,
-                          out=run.file(name), max_pixels=max_pixels, mode=tile_mode, show_progress=show_progress)
+                          out=run.file(name), max_pixels=max_pixels, mode=tile_mode, show_progress=show_progress,
+                          finish=finish)
             times.append(time.perf_counter() - t0)
             written.append(name)
             continue
@@ -159,8 +163,10 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
         notes += stroke_note(g, x, style_scale)
         t0 = time.perf_counter()
         x_in = scaled_input(x, style_scale)
-        if onnx is not None:
+        if onnx is not None:  # onnxruntime: strength as the output blend, like tiles
             y = g.stylize(x_in, seed=seed)
+            blend = band_finish(strength, strength_mode, False)
+            y = blend(y, x_in) if blend is not None else y
         else:
             y = stylize_image(fast, x_in, seed, style=style, strength=strength, strength_mode=strength_mode,
                               preserve_color=False)
@@ -177,6 +183,28 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
             "seconds_per_image": times, "outputs": written, "notes": sorted(set(notes))}
     run.write_json("config.json", info)
     return info
+
+
+def band_finish(strength: float, strength_mode: Optional[str], preserve_color: bool):
+    """The per-pixel finish of tiled stylization (strength as an output blend, colour preservation), or None."""
+    from ..styles import check_strength
+
+    mode = check_strength(strength, strength_mode)
+    if strength != 1.0 and mode != "output":
+        raise ConfigError(f"--strength-mode {mode} is not available for tiled (large) images; the default "
+                          "'output' blend is")
+    if strength == 1.0 and not preserve_color:
+        return None
+
+    def finish(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if strength != 1.0:
+            y = strength * y + (1.0 - strength) * x
+        if preserve_color:
+            from ..color import preserve_color as keep_colors
+
+            y = keep_colors(y, x)
+        return y
+    return finish
 
 
 def scaled_input(x: torch.Tensor, style_scale: float) -> torch.Tensor:
