@@ -113,7 +113,15 @@ def run_one(texture: str, variant: str) -> dict:
     return row
 
 
-NOTES = ""
+NOTES = """
+Notes: skimage's brick is the same file as shared `brick_gray.png`, so the 13 rows are the 13 distinct textures
+of `../shared/data/textures/` and scikit-image. Train times are wall times on the 2-core machine with other jobs
+running; the runs themselves are deterministic for the seed. "Exemplar's own crops": 16 random crops of the
+exemplar at the output size, scored with the same loss (seed 1, not the layout metric's reference crops): the real
+texture is 7-43x the collapsed network's loss, which is why any real layout variety costs loss against that
+reference (docs/method.md §8). Levers: each against the λ = 0 run of the same recipe (`lambda0_600` for 600 steps,
+`lambda0_sn8` for spatial noise) and against the plain V2's λ = 0.
+"""
 
 
 def crop_row(texture: str) -> dict:
