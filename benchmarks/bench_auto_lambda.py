@@ -54,7 +54,7 @@ LEVERS = {
     "lambda0_600": dict(diversity=0.0, steps=600),
     "auto_600": dict(diversity="auto", steps=600),
 }
-SAMPLES, SAMPLE_SEED = 16, 123
+SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
 GOAL_DIVERSITY, GOAL_LOSS_RATIO = 0.5, 1.5
 
 
@@ -79,11 +79,10 @@ def done(path: Path = RESULTS) -> Dict[tuple, dict]:
 
 def run_one(texture: str, variant: str) -> dict:
     """Train one network and score its samples."""
+    from texnet.apps.zoo_quality import TEXTURE_SAMPLES, TEXTURE_SEED, score_samples
     from texnet.config import LossConfig, TrainConfig
     from texnet.exemplars import training_exemplar
-    from texnet.losses import build_loss
-    from texnet.metrics import diversity, layout_diversity, quality
-    from texnet.diversity import LAYOUT_LAYERS
+    from texnet.images import make_grid, save_image
     from texnet.train import train
 
     options = {**RECIPE, **{**VARIANTS, **LEVERS}[variant]}
@@ -94,21 +93,12 @@ def run_one(texture: str, variant: str) -> dict:
     t0 = time.perf_counter()
     result = train(cfg, out, overwrite=True, show_progress=False, log=lambda m: None)
     seconds = time.perf_counter() - t0
-    g = result.generator.float().eval()
-    samples = g.generate(SAMPLES, seed=SAMPLE_SEED)
-    exemplar = training_exemplar(cfg)
-    loss = build_loss(LossConfig(precision="fp32"), exemplar, with_content=False, extra_layers=list(LAYOUT_LAYERS))
-    with torch.no_grad():
-        row = {
-            "texture": name_of(texture), "variant": variant, "seconds": round(seconds, 1),
-            "texture_loss": quality(samples, loss)["texture"],
-            "layout": layout_diversity(samples, exemplar, loss.net),
-            **{k: v for k, v in diversity(samples, loss.net).items() if k.endswith("pairwise")},
-        }
+    samples = result.generator.float().eval().generate(TEXTURE_SAMPLES, seed=TEXTURE_SEED)
+    row = {"texture": name_of(texture), "variant": variant, "seconds": round(seconds, 1),
+           **score_samples(samples, training_exemplar(cfg, lambda m: None))}
     lams = [r["lambda"] for r in result.history if "lambda" in r]
     if lams:
         row["lambda_first"], row["lambda_last"] = lams[0], lams[-1]
-    from texnet.images import save_image, make_grid
     save_image(make_grid(list(samples[:8]), ncol=8), out / "eval_samples.png")
     return row
 

@@ -86,9 +86,15 @@ def texture_quality(generator, exemplar: str, exemplar_size: Optional[int] = Non
                     size: Optional[int] = None) -> Dict[str, float]:
     """Texture loss and diversity (pixel, structure, feature, layout) of samples from fixed noise."""
     image = load_exemplar(exemplar, "texture", LossConfig().texture_layers, size=exemplar_size)
-    loss = build_loss(LossConfig(precision="fp32"), image, with_content=False, extra_layers=list(LAYOUT_LAYERS))
     samples = generator.float().eval().generate(TEXTURE_SAMPLES, size=size, seed=TEXTURE_SEED)
-    div = diversity(samples, loss.net)
-    return {"texture_loss": quality(samples, loss)["texture"], "layout": layout_diversity(samples, image, loss.net),
-            "pixels": div["pixels_pairwise"], "structure": div["structure_pairwise"],
-            "features": div["features_pairwise"]}
+    return score_samples(samples, image)
+
+
+def score_samples(samples, image) -> Dict[str, float]:
+    """Texture loss (fp32 Gram, relative) and diversity numbers of a set of samples against an exemplar tensor."""
+    loss = build_loss(LossConfig(precision="fp32"), image, with_content=False, extra_layers=list(LAYOUT_LAYERS))
+    with torch.no_grad():
+        div = diversity(samples, loss.net)
+        return {"texture_loss": quality(samples, loss)["texture"], "layout": layout_diversity(samples, image, loss.net),
+                "pixels": div["pixels_pairwise"], "structure": div["structure_pairwise"],
+                "features": div["features_pairwise"]}
