@@ -135,7 +135,7 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
            for src in images]
     finish = None
     if any(big):
-        finish = band_finish(strength, strength_mode, preserve_color)
+        finish = pixel_finish(strength, strength_mode, preserve_color)
         if style_scale != 1.0:
             raise ConfigError("--style-scale is not available for tiled (large) images yet; give --size N to "
                               "stylize a resized copy")
@@ -165,16 +165,14 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
         x_in = scaled_input(x, style_scale)
         if onnx is not None:  # onnxruntime: strength as the output blend, like tiles
             y = g.stylize(x_in, seed=seed)
-            blend = band_finish(strength, strength_mode, False)
+            blend = pixel_finish(strength, strength_mode, False)
             y = blend(y, x_in) if blend is not None else y
         else:
             y = stylize_image(fast, x_in, seed, style=style, strength=strength, strength_mode=strength_mode,
                               preserve_color=False)
         y = resize(y, tuple(x.shape[-2:])) if style_scale != 1.0 else y
-        if preserve_color:
-            from ..color import preserve_color as keep_colors
-
-            y = keep_colors(y, x)
+        keep = pixel_finish(1.0, None, preserve_color)  # colours from the full-size photo, after any resize
+        y = keep(y, x) if keep is not None else y
         times.append(time.perf_counter() - t0)
         written.append(save_image(y[0], run.file(name)).name)
     info = {"command": "stylize", "model": str(model), "inputs": list(map(str, images)), "size": size, "seed": seed,
@@ -185,8 +183,9 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
     return info
 
 
-def band_finish(strength: float, strength_mode: Optional[str], preserve_color: bool):
-    """The per-pixel finish of tiled stylization (strength as an output blend, colour preservation), or None."""
+def pixel_finish(strength: float, strength_mode: Optional[str], preserve_color: bool):
+    """f(stylized, photo) for what is applied pixel by pixel after the network (strength as an output blend,
+    colour preservation) — tiles band by band, onnxruntime and resized outputs whole — or None if nothing is."""
     from ..styles import check_strength
 
     mode = check_strength(strength, strength_mode)
