@@ -51,6 +51,10 @@ LEVERS = {
     "auto_ng": dict(diversity="auto", loss=dict(normalize_gradients=True)),
     "auto_k2to025": dict(diversity="auto", diversity_kappa=2.0, diversity_kappa_end=0.25),
     "auto_k4to025": dict(diversity="auto", diversity_kappa=4.0, diversity_kappa_end=0.25),
+    "lambda0_lr2": dict(diversity=0.0, lr=2e-3),
+    "auto_lr2": dict(diversity="auto", lr=2e-3),
+    "lambda0_lr05": dict(diversity=0.0, lr=5e-4),
+    "auto_lr05": dict(diversity="auto", lr=5e-4),
     "lambda0_600": dict(diversity=0.0, steps=600),
     "auto_600": dict(diversity="auto", steps=600),
 }
@@ -138,7 +142,7 @@ def crop_rows(path: Path = CROPS) -> Dict[str, dict]:
 
 
 #: Each lever's λ = 0 reference: the same recipe without the entropy term (spatial noise: also the plain V2).
-LEVER_BASE = {"auto_600": "lambda0_600", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8"}
+LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05": "lambda0_lr05", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8"}
 
 
 def _goal(layout: float, ratio: float) -> bool:
