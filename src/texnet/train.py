@@ -33,14 +33,12 @@ from .exemplars import training_exemplar
 from .images import make_grid, save_image
 from .metrics import LayoutTracker
 from .objective import build_objective
-from .plots import plot_curves
 from .runtime import StopFlag, autocast, progress, seed_everything
 from .styles import draw_styles, extend_trained_stylenet, style_name
+from .training_log import summary_lines, write_logs
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
-LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "nn_distance", "layout", "lr",
-              "seconds"]
 #: Noise / content crops used for the periodic sample grids (fixed, so grids are comparable over time).
 SAMPLE_SEED = 20170102
 SAMPLE_COUNT = 8
@@ -320,25 +318,8 @@ class Trainer:
         row["layout"] = self.layout(samples)
 
     def write_logs(self) -> None:
-        if not self.history or not self.dist.is_main:
-            return
-        fields = [f for f in LOG_FIELDS if f in self.history[-1]]
-        self.run_dir.write_csv("losses.csv", self.history, fields)
-        curves = {"objective": [r["objective"] for r in self.history], "loss": [r["loss"] for r in self.history]}
-        if self.cfg.has_entropy:
-            curves = {"loss": curves["loss"]}
-        plot_curves(self.run_dir.file("losses.png"), curves, title=f"{self.generator.arch} training",
-                    logy=not self.cfg.has_entropy)
-        if len(self.history) > 1 and self.history[-1].get("nn_distance", 0) > 0:
-            plot_curves(self.run_dir.file("diversity.png"), {"nn distance": [r["nn_distance"] for r in self.history]},
-                        title="batch mean nearest-neighbour distance (RMS, pixels)", ylabel="distance", logy=False)
-        tracked = [r for r in self.history if "layout" in r]
-        if len(tracked) > 1:
-            plot_curves(self.run_dir.file("layout.png"), {"samples": [r["layout"] for r in tracked],
-                                                          "exemplar's crops": [1.0 for _ in tracked]},
-                        x={k: [r["step"] for r in tracked] for k in ("samples", "exemplar's crops")},
-                        title=f"layout diversity of {SAMPLE_COUNT} fixed samples (1 = as varied as the exemplar)",
-                        ylabel="layout diversity", logy=False)
+        if self.dist.is_main:
+            write_logs(self.run_dir, self.history, self.generator.arch, self.cfg.has_entropy, SAMPLE_COUNT)
 
     def write_config(self) -> None:
         if not self.dist.is_main:
@@ -384,15 +365,8 @@ class Trainer:
                         "continue with the same command plus --resume", signum
                     )
         bar.close()
-        lams = [r["lambda"] for r in self.history if "lambda" in r]
-        if lams:
-            tail = lams[-max(1, len(lams) // 5):]
-            self.log(f"--diversity auto (κ = {cfg.diversity_kappa:g}): λ = κ × batch loss went from {lams[0]:.4g} to "
-                     f"{lams[-1]:.4g} (mean of the last fifth {sum(tail) / len(tail):.4g}); "
-                     "every step's λ is in losses.csv")
-        if self.history and "layout" in self.history[-1]:
-            self.log(f"layout diversity of {SAMPLE_COUNT} fixed samples: {self.history[-1]['layout']:.2f} (1.0 = as "
-                     "varied as crops of the exemplar; see layout.png)")
+        for line in summary_lines(self.history, cfg.diversity_kappa, cfg.diversity_kappa_end, SAMPLE_COUNT):
+            self.log(line)
         self.save(MODEL, full=False)
         self.write_logs()
         self.sample_grid("samples.png")

@@ -1,0 +1,53 @@
+"""What a training run leaves to read: losses.csv, its curves, and the closing summary lines.
+
+Kept apart from the loop (train.py) so that adding a logged quantity is one
+column here. Rank 0 alone calls these under torchrun.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+from .files import RunFolder
+from .plots import plot_curves
+
+LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "nn_distance", "layout", "lr",
+              "seconds"]
+
+
+def write_logs(run_dir: RunFolder, history: Sequence[Dict[str, float]], arch: str, has_entropy: bool,
+               samples: int) -> None:
+    """losses.csv (every step), losses.png, diversity.png (nn distance) and layout.png (the tracked steps)."""
+    if not history:
+        return
+    fields = [f for f in LOG_FIELDS if f in history[-1]]
+    run_dir.write_csv("losses.csv", history, fields)
+    curves = {"loss": [r["loss"] for r in history]}
+    if not has_entropy:  # with an entropy term the objective can go negative: no log plot of it
+        curves = {"objective": [r["objective"] for r in history], **curves}
+    plot_curves(run_dir.file("losses.png"), curves, title=f"{arch} training", logy=not has_entropy)
+    if len(history) > 1 and history[-1].get("nn_distance", 0) > 0:
+        plot_curves(run_dir.file("diversity.png"), {"nn distance": [r["nn_distance"] for r in history]},
+                    title="batch mean nearest-neighbour distance (RMS, pixels)", ylabel="distance", logy=False)
+    tracked = [r for r in history if "layout" in r]
+    if len(tracked) > 1:
+        names = ("samples", "exemplar's crops")
+        plot_curves(run_dir.file("layout.png"), {names[0]: [r["layout"] for r in tracked],
+                                                 names[1]: [1.0 for _ in tracked]},
+                    x={k: [r["step"] for r in tracked] for k in names},
+                    title=f"layout diversity of {samples} fixed samples (1 = as varied as the exemplar)",
+                    ylabel="layout diversity", logy=False)
+
+
+def summary_lines(history: Sequence[Dict[str, float]], kappa: float, kappa_end, samples: int) -> List[str]:
+    """The lines printed at the end of a run: how λ moved (--diversity auto) and the last layout diversity."""
+    lines = []
+    lams = [r["lambda"] for r in history if "lambda" in r]
+    if lams:
+        tail = lams[-max(1, len(lams) // 5):]
+        k = f"κ = {kappa:g}" if kappa_end is None else f"κ from {kappa:g} to {kappa_end:g}"
+        lines.append(f"--diversity auto ({k}): λ = κ × batch loss went from {lams[0]:.4g} to {lams[-1]:.4g} "
+                     f"(mean of the last fifth {sum(tail) / len(tail):.4g}); every step's λ is in losses.csv")
+    if history and "layout" in history[-1]:
+        lines.append(f"layout diversity of {samples} fixed samples: {history[-1]['layout']:.2f} (1.0 = as varied "
+                     "as crops of the exemplar; see layout.png)")
+    return lines
