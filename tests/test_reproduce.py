@@ -159,6 +159,26 @@ def test_fig6_needs_layout_distance_not_structure_distance():
     assert "structure 0.0500" in evidence  # pixel / structure numbers stay as evidence
 
 
+def test_fig6_threshold_is_calibrated_by_noise_and_shifted_copies():
+    res = _fig6(layout=0.14, structure=0.05)  # the cpu profile's run: six stylizations a viewer calls the same
+    res["fig6"]["calibration"] = {"noise_layout": 0.04, "shift_layout": 0.9, "shift_px": 8}
+    assert _verdict_of(res, "Fig. 6") == NOT_SUPPORTED  # above the old fixed 0.1, below sqrt(0.04 * 0.9) = 0.19
+    res["fig6"]["diversity"]["layout"] = 0.3
+    assert _verdict_of(res, "Fig. 6") == SUPPORTED
+
+
+def test_fig6_calibration_orders_noise_below_shifts(one_thread):
+    from texnet.apps.reproduce import fig6_calibration
+    from texnet.images import load_image
+    from texnet.loss_network import LossNetwork
+
+    net = LossNetwork(["relu3_1", "relu4_1"]).eval()
+    photo = load_image("sample:chelsea", size=96)
+    ys = photo.expand(4, -1, -1, -1) + 0.02 * torch.randn(4, 3, *photo.shape[-2:], generator=torch.Generator().manual_seed(1))
+    cal = fig6_calibration(ys.clamp(0, 1), load_image("sample:starry_night", size=192), net)
+    assert cal["noise_layout"] < 0.2 < cal["shift_layout"]
+
+
 def _sweep(*rows):
     return {"fig7": {"seeds": [0, 1, 2], "lambdas": {lam: _row(loss, layout) for lam, loss, layout in rows}}}
 

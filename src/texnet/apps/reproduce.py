@@ -13,6 +13,7 @@ comparison use the first seed's networks.
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -58,6 +59,24 @@ def _mean_tail(values: List[float], frac: float = 0.1) -> float:
 def _summarize(per_seed: List[Dict[str, float]]) -> Dict[str, Dict[str, object]]:
     """{metric: spread over seeds} from one metrics dict per seed (same keys, seed order kept)."""
     return {k: spread([m[k] for m in per_seed]) for k in per_seed[0]}
+
+
+#: Fig. 6's "clearly moved" reference: the first stylization shifted by this many pixels per copy.
+FIG6_SHIFT_PX = 8
+
+
+def fig6_calibration(ys: torch.Tensor, reference: torch.Tensor, net) -> Dict[str, float]:
+    """Layout scores of two sets a viewer can judge, beside the stylizations: copies of the first one under iid
+    pixel noise of the same pairwise RMS (invisible as a change of picture) and copies shifted by
+    FIG6_SHIFT_PX-pixel steps (plainly moved strokes). The verdict's threshold is their geometric mean."""
+    k = ys.shape[0]
+    rms = float((ys[0] - ys[1]).pow(2).mean().sqrt())
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn((k,) + tuple(ys.shape[1:]), generator=gen).to(ys.device)
+    noisy = (ys[:1] + rms / math.sqrt(2) * noise).clamp(0, 1)
+    shifted = torch.stack([torch.roll(ys[0], (FIG6_SHIFT_PX * i,) * 2, dims=(1, 2)) for i in range(k)])
+    return {"noise_layout": layout_diversity(noisy, reference, net),
+            "shift_layout": layout_diversity(shifted, reference, net), "shift_px": FIG6_SHIFT_PX}
 
 
 class Reproduction:
@@ -280,8 +299,10 @@ class Reproduction:
         loss = build_loss(self.style_loss_cfg, training_exemplar(self._style_cfg().resolved()), with_content=True,
                           device=self.device, extra_layers=list(LAYOUT_LAYERS))
         targets = loss.content_targets(x0.expand(k, -1, -1, -1))
-        layout = layout_diversity(ys, self._style_reference(ys.shape[-2:]), loss.net)
+        reference = self._style_reference(ys.shape[-2:])
+        layout = layout_diversity(ys, reference, loss.net)
         self.results["fig6"] = {"seed": p.seed, "diversity": {**diversity(ys, loss.net), "layout": layout},
+                                "calibration": fig6_calibration(ys, reference, loss.net),
                                 "quality": {k2: v for k2, v in quality(ys, loss, targets).items()
                                             if k2 != "per_image_total"}}
         return self.results["fig6"]
