@@ -120,19 +120,16 @@ reference (docs/method.md §8). Levers: each against the λ = 0 run of the same 
 
 def crop_row(texture: str) -> dict:
     """Texture loss and layout diversity of 16 random crops of the exemplar (the real texture, scored like samples)."""
-    from texnet.config import LossConfig, TrainConfig
-    from texnet.diversity import LAYOUT_LAYERS
+    from texnet.apps.zoo_quality import score_samples
+    from texnet.config import TrainConfig
     from texnet.exemplars import training_exemplar
-    from texnet.losses import build_loss
-    from texnet.metrics import layout_diversity, quality, random_crops
+    from texnet.metrics import random_crops
 
     cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **RECIPE).resolved()
     exemplar = training_exemplar(cfg, lambda m: None)
-    loss = build_loss(LossConfig(precision="fp32"), exemplar, with_content=False, extra_layers=list(LAYOUT_LAYERS))
-    with torch.no_grad():
-        crops = random_crops(exemplar, SAMPLES, RECIPE["size"], seed=1)  # not the metric's own reference crops (seed 0)
-        return {"texture": name_of(texture), "crop_loss": quality(crops, loss)["texture"],
-                "crop_layout": layout_diversity(crops, exemplar, loss.net)}
+    crops = random_crops(exemplar, SAMPLES, RECIPE["size"], seed=1)  # not the metric's own reference crops (seed 0)
+    score = score_samples(crops, exemplar)
+    return {"texture": name_of(texture), "crop_loss": score["texture_loss"], "crop_layout": score["layout"]}
 
 
 def crop_rows(path: Path = CROPS) -> Dict[str, dict]:

@@ -174,6 +174,7 @@ class OnnxGenerator:
 
 #: Calibration of `quantize_onnx`: images (StyleNet) or noise draws (TextureNetV1) at this long side.
 CALIBRATION_SIDE = 256
+CALIBRATION_PHOTOS = 8  # the first photos of the folder: activation ranges settle within a few images
 CALIBRATION_DRAWS = 4
 
 
@@ -188,7 +189,7 @@ def _calibration_feeds(g, photos, names):
         files = find_images(photos)
         if not files:
             raise ConfigError(f"{photos}: no images to calibrate the int8 model with")
-        for f in files[:8]:
+        for f in files[:CALIBRATION_PHOTOS]:
             x = load_image(f, size=CALIBRATION_SIDE)
             x = x[..., : x.shape[-2] // 4 * 4, : x.shape[-1] // 4 * 4]
             feed = {"image": x.numpy()}

@@ -30,6 +30,7 @@ import torch
 
 from .diversity import LAYOUT_LAYERS, layout_distances, nearest_neighbor_distances, pairwise_mean, remove_brightness
 from .errors import ConfigError
+from .generators.base import hw
 from .loss_network import LossNetwork
 
 #: Layers of the feature-space diversity metric (documented above).
@@ -89,7 +90,7 @@ def layout_distance(samples: torch.Tensor, net: LossNetwork, layers: Sequence[st
 
 def random_crops(image: torch.Tensor, n: int, size, seed: int = 0) -> torch.Tensor:
     """n crops of `size` (h, w) at positions drawn from `seed`, from a (1, 3, H, W) image: always the same for a seed."""
-    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    h, w = hw(size)
     big_h, big_w = image.shape[-2:]
     if big_h < h or big_w < w:
         raise ConfigError(f"the exemplar ({big_w}x{big_h}) is smaller than the samples ({w}x{h}); "
@@ -160,7 +161,7 @@ class LayoutTracker:
     def __init__(self, exemplar: torch.Tensor, net: LossNetwork, size, layers: Sequence[str] = LAYOUT_LAYERS):
         self.net, self.layers = net, tuple(layers)
         self.reference: Optional[float] = None
-        h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        h, w = hw(size)
         big_h, big_w = exemplar.shape[-2:]
         if set(self.layers) - set(net.names) or big_h < h or big_w < w or (big_h, big_w) == (h, w):
             return

@@ -293,9 +293,7 @@ class Trainer:
         self.generator.eval()
         gen = torch.Generator().manual_seed(SAMPLE_SEED)
         if self.cfg.task == "texture":
-            z = self.generator.sample_noise(SAMPLE_COUNT, self.cfg.size, gen, self.device)
-            imgs = self.generator(z)
-            grid = make_grid(list(imgs.cpu()), ncol=4)
+            grid = make_grid(list(self._fixed_textures(gen).cpu()), ncol=4)
         else:
             content = self.data.batch(4, gen).to(self.device)
             z = self.generator.sample_noise(4, content.shape[-2:], gen, self.device) if self.cfg.noise_channels else None
@@ -312,10 +310,13 @@ class Trainer:
         if self.layout is None or not self.layout.active:
             return
         self.generator.eval()
-        gen = torch.Generator().manual_seed(SAMPLE_SEED)
-        samples = self.generator(self.generator.sample_noise(SAMPLE_COUNT, self.cfg.size, gen, self.device))
+        samples = self._fixed_textures(torch.Generator().manual_seed(SAMPLE_SEED))
         self.generator.train()
         row["layout"] = self.layout(samples)
+
+    def _fixed_textures(self, gen: torch.Generator) -> torch.Tensor:
+        """The SAMPLE_COUNT textures of the sample grids (noise drawn from `gen`, seeded with SAMPLE_SEED)."""
+        return self.generator(self.generator.sample_noise(SAMPLE_COUNT, self.cfg.size, gen, self.device))
 
     def write_logs(self) -> None:
         if self.dist.is_main:

@@ -143,6 +143,8 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
         from ..styles import with_style_baked_in
 
         g = with_style_baked_in(g, style)  # tiles know plain instance norm: the chosen style (or blend) fixed
+    blend = pixel_finish(strength, strength_mode, False) if onnx is not None else None  # ONNX graphs: full strength
+    keep = pixel_finish(1.0, None, preserve_color)  # colours from the full-size photo, after any resize
     run = RunFolder(out, overwrite=overwrite)
     fast = g if onnx is not None else prepare_inference(g, precision, channels_last, compile)
     written: List[str] = []
@@ -165,13 +167,11 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
         x_in = scaled_input(x, style_scale)
         if onnx is not None:  # onnxruntime: strength as the output blend, like tiles
             y = g.stylize(x_in, seed=seed)
-            blend = pixel_finish(strength, strength_mode, False)
             y = blend(y, x_in) if blend is not None else y
         else:
             y = stylize_image(fast, x_in, seed, style=style, strength=strength, strength_mode=strength_mode,
                               preserve_color=False)
         y = resize(y, tuple(x.shape[-2:])) if style_scale != 1.0 else y
-        keep = pixel_finish(1.0, None, preserve_color)  # colours from the full-size photo, after any resize
         y = keep(y, x) if keep is not None else y
         times.append(time.perf_counter() - t0)
         written.append(save_image(y[0], run.file(name)).name)
@@ -190,8 +190,8 @@ def pixel_finish(strength: float, strength_mode: Optional[str], preserve_color: 
 
     mode = check_strength(strength, strength_mode)
     if strength != 1.0 and mode != "output":
-        raise ConfigError(f"--strength-mode {mode} is not available for tiled (large) images; the default "
-                          "'output' blend is")
+        raise ConfigError(f"--strength-mode {mode} is not available for tiled (large) images or --onnx; the "
+                          "default 'output' blend is")
     if strength == 1.0 and not preserve_color:
         return None
 
