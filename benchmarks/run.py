@@ -22,6 +22,7 @@ os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 # several times slower whenever another job holds a core (measured here, StyleNet 256² inference with a
 # busy neighbour: 1.78 s spinning vs 0.32 s passive); passive workers sleep instead. Override by setting it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # 2 MB pages for torch's big tensors, as the texnet command
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402

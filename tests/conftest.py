@@ -13,6 +13,7 @@ os.environ["TEXNET_NO_PROGRESS"] = "1"
 # Before torch loads OpenMP: idle threads sleep instead of spinning (spinning made 2 threads several
 # times slower whenever anything else ran on a 2-core machine; see benchmarks/RESULTS.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as the texnet command (texnet/__init__)
 
 import numpy as np
 import pytest

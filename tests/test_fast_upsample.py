@@ -77,3 +77,32 @@ def test_inference_fast_path_uses_the_rewrite_and_the_default_stays_the_generato
     assert torch.allclose(stylize_image(fp32, x), ref, atol=1e-5)
     d = (stylize_image(bf16, x) - ref).abs()
     assert float(d.max()) < 0.03 and float(d.mean()) < 0.005  # the bf16 fast path's documented tolerance
+
+
+@pytest.mark.parametrize("hw", [(33, 51), (64, 64)])
+def test_nhwc_fast_path_equals_the_original_and_stays_nhwc(hw):
+    """NHWC inference (phase interleave, grouped-conv RGB fold, batch-norm-form instance norm) changes nothing."""
+    torch.manual_seed(4)
+    g = StyleNet(channels=8, noise_channels=1).eval()
+    fast = prepare_inference(g, channels_last=True)
+    formats = []
+    for m in fast.g.modules():
+        if type(m).__name__ in ("PhaseUpsampleConv", "FoldedOutputConv", "InstanceNorm2d"):
+            m.register_forward_hook(lambda mod, i, o: formats.append(o.is_contiguous(memory_format=torch.channels_last)))
+    x, z = torch.rand(1, 3, *hw), torch.randn(1, 1, *hw)
+    with torch.no_grad():
+        assert torch.allclose(fast(x, z), g(x, z), atol=1e-4)
+    assert len(formats) == 18 and all(formats)  # 15 norms, 2 upsamplings, 1 RGB conv: none fell back to NCHW
+
+
+def test_half_precision_stylenet_runs_nhwc_on_the_cpu_by_default():
+    from texnet.generators import TextureNetV1
+
+    g = StyleNet(channels=8).eval()
+    assert prepare_inference(g, precision="bf16").channels_last
+    assert not prepare_inference(g, precision="bf16", channels_last=False).channels_last
+    assert not prepare_inference(g).channels_last  # fp32 stays the exact, NCHW generator
+    assert not prepare_inference(TextureNetV1(), precision="bf16").channels_last  # measured slower NHWC
+    x = torch.rand(1, 3, 40, 24)
+    d = (stylize_image(g, x, precision="bf16") - stylize_image(g, x)).abs()
+    assert float(d.max()) < 0.03 and float(d.mean()) < 0.005

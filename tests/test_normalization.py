@@ -102,6 +102,22 @@ def test_instance_norm_is_independent_of_the_rest_of_the_batch():
     assert torch.allclose(alone, together, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [1, 3])
+def test_instance_norm_keeps_nhwc_inputs_nhwc_and_the_values(n):
+    """The helper every instance norm calls: same values as F.instance_norm, NHWC in gives NHWC out."""
+    import torch.nn.functional as F
+
+    from texnet.normalization import instance_norm
+
+    torch.manual_seed(5)
+    x, w, b = torch.randn(n, 6, 9, 7) * 3 + 1, torch.randn(6), torch.randn(6)
+    ref = F.instance_norm(x, weight=w, bias=b, use_input_stats=True)
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        y = instance_norm(inp, w, b)
+        assert torch.allclose(y, ref, atol=1e-5)
+        assert y.is_contiguous(memory_format=torch.channels_last) == inp.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_batch_norm_differs_between_train_and_eval_but_instance_norm_does_not():
     x = _input()
     bn = make_norm("batch", 5)

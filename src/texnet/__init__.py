@@ -10,11 +10,16 @@ __version__ = "0.1.0"
 import os as _os
 import sys as _sys
 
-if "torch" not in _sys.modules:  # only effective before torch loads OpenMP (e.g. the `texnet` command)
+if "torch" not in _sys.modules:  # only effective before torch loads (e.g. the `texnet` command)
     # OpenMP's default spin-waiting makes torch's threads several times slower whenever another job holds
     # a core; sleeping workers do not (measured on 2 busy cores: `texnet optimize` 54.6 s -> 16.8 s, same
     # result). An explicit OMP_WAIT_POLICY in the environment wins. See benchmarks/RESULTS.md.
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Every fresh multi-MB tensor otherwise costs a page fault per 4 KB page: a 1024² x 16-channel bf16 map
+    # takes 12 ms to allocate and copy, 3 ms with 2 MB pages, and StyleNet(16) bf16 NHWC at 1024² runs in
+    # ~0.7x the time (benchmarks/RESULTS.md). torch reads this once, at its first allocation; it only
+    # advises the kernel (madvise) and does nothing where transparent huge pages are off.
+    _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .checkpoints import load
 from .config import LossConfig, OptimizeConfig, TrainConfig

@@ -59,15 +59,36 @@ class PhaseUpsampleConv(nn.Module):
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
         """Output rows 2i0 .. 2i1-1 from input rows i0-1 .. i1 (one halo row above and below, already padded)."""
-        n, h, w = x.shape[0], x.shape[2] - 2, x.shape[3]
+        h, w = x.shape[2] - 2, x.shape[3]
         co = self.out_channels
         xp = F.pad(x, (1, 1, 0, 0), mode=self.pad_mode)
         phases = F.conv2d(xp, self.weight, self.bias)  # (n, 4*co, h+1, w+1)
-        rows = []
-        for a in (0, 1):  # phase (a, b) starts a rows / b columns later in the padded map
-            cols = [phases[:, (2 * a + b) * co:(2 * a + b + 1) * co, a:a + h, b:b + w] for b in (0, 1)]
-            rows.append(torch.stack(cols, dim=-1))  # (n, co, h, w, 2)
-        return torch.stack(rows, dim=3).reshape(n, co, 2 * h, 2 * w)  # (n, co, h, 2, w, 2) interleaved
+        return interleave_phases(phases, co, h, w)
+
+
+def interleave_phases(phases: torch.Tensor, co: int, h: int, w: int) -> torch.Tensor:
+    """(n, 4*co, h+1, w+1) phase maps -> the (n, co, 2h, 2w) map, one strided copy per phase, in their layout.
+
+    Phase (a, b) starts a rows and b columns into its map. An NHWC input gives
+    an NHWC output (writing through an (n, h, 2, w, 2, co) view), an NCHW one NCHW.
+    """
+    n = phases.shape[0]
+    nhwc = phases.is_contiguous(memory_format=torch.channels_last) and not phases.is_contiguous()
+    src = phases.permute(0, 2, 3, 1) if nhwc else phases  # channels last in the indexing below when NHWC
+    if nhwc:
+        out = torch.empty((n, h, 2, w, 2, co), dtype=phases.dtype, device=phases.device)
+    else:
+        out = torch.empty((n, co, h, 2, w, 2), dtype=phases.dtype, device=phases.device)
+    for a in (0, 1):
+        for b in (0, 1):
+            k = 2 * a + b
+            if nhwc:
+                out[:, :, a, :, b, :] = src[:, a:a + h, b:b + w, k * co:(k + 1) * co]
+            else:
+                out[:, :, :, a, :, b] = src[:, k * co:(k + 1) * co, a:a + h, b:b + w]
+    if nhwc:
+        return out.view(n, 2 * h, 2 * w, co).permute(0, 3, 1, 2)
+    return out.view(n, co, 2 * h, 2 * w)
 
 
 def _is_nearest_x2(m: nn.Module) -> bool:
@@ -135,10 +156,18 @@ class FoldedOutputConv(nn.Module):
         self.conv = conv  # kept for the banded executor and for reference
         folded = conv.weight.detach().permute(0, 3, 1, 2).reshape(co * kw, ci, kh, 1)  # channel c*k + dx
         self.folded = nn.Parameter(folded.contiguous(), requires_grad=False)
+        select = torch.zeros(co, kw, 1, kw)  # output c sums its k folded channels, channel dx shifted by dx
+        for dx in range(kw):
+            select[:, dx, 0, dx] = 1
+        self.register_buffer("select", select, persistent=False)
 
     def padded(self, xp: torch.Tensor) -> torch.Tensor:
         """The conv of an input already padded by `pad` on every side."""
         t = F.conv2d(xp, self.folded)  # (n, co*k, h, w + 2*pad)
+        if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+            # NHWC: slicing 3 of every 27 channels is slow; the shifted sum is a grouped 1 x k conv instead
+            bias = self.conv.bias.detach().to(t.dtype) if self.conv.bias is not None else None
+            return F.conv2d(t, self.select.to(t.dtype), bias, groups=self.out_channels)
         n, _, h, wp = t.shape
         w = wp - self.k + 1
         t = t.view(n, self.out_channels, self.k, h, wp)

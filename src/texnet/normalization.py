@@ -10,6 +10,18 @@ from .errors import ConfigError
 NORMS = ("instance", "batch", "none")
 
 
+def instance_norm(x: torch.Tensor, weight=None, bias=None, eps: float = 1e-5) -> torch.Tensor:
+    """F.instance_norm that keeps an NHWC input NHWC (F.instance_norm returns NCHW, and every conv after it
+    would convert back): one image is batch-normalized on its own, which is the same computation."""
+    exporting = torch.jit.is_tracing() or torch.jit.is_scripting()  # ONNX keeps InstanceNormalization
+    if x.dim() == 4 and x.shape[2] * x.shape[3] > 1 and not exporting:
+        if x.shape[0] == 1:
+            return F.batch_norm(x, None, None, weight, bias, True, 0.0, eps)
+        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            return torch.cat([F.batch_norm(xi, None, None, weight, bias, True, 0.0, eps) for xi in x.split(1)])
+    return F.instance_norm(x, weight=weight, bias=bias, use_input_stats=True, eps=eps)
+
+
 class InstanceNorm2d(nn.Module):
     """Normalize each channel of each image over its spatial positions, then a learned scale and bias.
 
@@ -27,7 +39,7 @@ class InstanceNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+        return instance_norm(x, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, eps={self.eps}"
@@ -60,8 +72,8 @@ class ConditionalInstanceNorm2d(nn.Module):
         cond = self.condition
         if cond is None or isinstance(cond, int):
             k = 0 if cond is None else cond
-            return F.instance_norm(x, weight=self.weight[k], bias=self.bias[k], use_input_stats=True, eps=self.eps)
-        y = F.instance_norm(x, use_input_stats=True, eps=self.eps)
+            return instance_norm(x, self.weight[k], self.bias[k], self.eps)
+        y = instance_norm(x, eps=self.eps)
         if cond.is_floating_point():
             cond = cond.to(self.weight.dtype)
             gamma, beta = cond @ self.weight, cond @ self.bias

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .normalization import InstanceNorm2d
+from .normalization import InstanceNorm2d, instance_norm
 
 MODES = ("live", "record", "frozen")
 
@@ -48,8 +48,7 @@ class StatsNorm(nn.Module):
                 raise ConfigError("statistics are recorded on one image at a time")
             y, self.mean, self.var = batch_stats(x, self.weight, self.bias, self.eps)
             return y
-        return F.instance_norm(x, weight=self.weight.to(x.dtype), bias=self.bias.to(x.dtype),
-                               use_input_stats=True, eps=self.eps)
+        return instance_norm(x, self.weight.to(x.dtype), self.bias.to(x.dtype), self.eps)
 
 
 def batch_stats(x: torch.Tensor, weight, bias, eps: float):

@@ -200,7 +200,7 @@ def _prepare(g: Generator, precision: str) -> Tuple[InferenceModel, list]:
     bad = unsupported_norms(source)
     if bad:
         raise ConfigError(f"tiled inference cannot keep {bad[0]} consistent across tiles; run it untiled")
-    model = InferenceModel(source, precision=precision, fast_upsample=True)
+    model = InferenceModel(source, precision=precision, channels_last=False, fast_upsample=True)  # banded buffers are NCHW
     norms = swap_in_stats_norms(model.g)
     return model, norms
 

@@ -110,7 +110,7 @@ def inference_config(args) -> InferenceConfig:
 
 
 def _fast(cfg: InferenceConfig) -> dict:
-    return dict(precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile)
+    return dict(precision=cfg.precision, channels_last=cfg.channels_last or None, compile=cfg.compile)  # None: auto
 
 
 def sample(args) -> int:

@@ -30,7 +30,7 @@ def _large(tiled, g, tile, max_memory, mode: str, **kw) -> bool:
 
 def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", overwrite: bool = False,
                grid: bool = True, files: bool = True, batch_size: int = 8, precision: str = "fp32",
-               channels_last: bool = False, compile: bool = False, tile: Optional[int] = None,
+               channels_last: Optional[bool] = None, compile: bool = False, tile: Optional[int] = None,
                max_memory: Optional[str] = None, tile_mode: str = "auto", onnx: Optional[str] = None,
                show_progress: bool = False, tile_preview: bool = False) -> Dict[str, object]:
     """`texnet sample`: PNG files and/or a grid of n samples in run folder `out`.
@@ -103,7 +103,7 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
 
 def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, device="cpu",
                 overwrite: bool = False, max_pixels: Optional[int] = None, precision: str = "fp32",
-                channels_last: bool = False, compile: bool = False, style_index: Optional[int] = None,
+                channels_last: Optional[bool] = None, compile: bool = False, style_index: Optional[int] = None,
                 style_mix: Optional[str] = None, strength: float = 1.0, strength_mode: Optional[str] = None,
                 preserve_color: bool = False, tile: Optional[int] = None, max_memory: Optional[str] = None,
                 tile_mode: str = "auto", onnx: Optional[str] = None, show_progress: bool = False,

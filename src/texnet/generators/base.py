@@ -32,6 +32,8 @@ class Generator(nn.Module):
 
     #: 'texture' generators map noise to images; 'style' generators map (image, noise) to images.
     task = "texture"
+    #: Whether half-precision CPU inference should store it NHWC (texnet.inference; measured per generator).
+    nhwc_on_cpu = False
 
     def __init__(self, **config: Any):
         super().__init__()

@@ -78,6 +78,8 @@ class StyleNet(Generator):
     """Feed-forward stylization network; call as g(x0) or g(x0, z) with x0 RGB in [0, 1]."""
 
     task = "style"
+    #: Its half-precision CPU inference runs NHWC (1.2-2x faster there; TextureNetV1's many small maps are slower).
+    nhwc_on_cpu = True
 
     def __init__(
         self,
