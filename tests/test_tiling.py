@@ -63,6 +63,16 @@ def test_hash_noise_is_standard_normal_and_depends_on_seed_and_plane():
     assert abs(float((z * other_seed).mean())) < 0.01 and abs(float((z * other_plane).mean())) < 0.01
 
 
+def test_hash_noise_is_finite_at_every_24_bit_level():
+    """The extreme levels map to |z| <= 5.5, never inf (the top one used to round to u = 1: erfinv(1) = inf)."""
+    from texnet.tile_noise import bits_to_normal
+
+    levels = torch.tensor([0, 1, 2**23, 2**24 - 2, 2**24 - 1], dtype=torch.int32)
+    z = bits_to_normal(levels << 8)
+    assert bool(torch.isfinite(z).all()) and float(z.abs().max()) < 5.5
+    assert float(z[0]) < -5 and float(z[-1]) > 5 and float(z[-2]) < float(z[-1])
+
+
 def test_v1_noise_windows_are_scaled_crops_of_the_full_noise():
     full = v1_noise(3, 3, 2, 0, 0, 32, 48, (32, 48), circular=True)
     part = v1_noise(3, 3, 2, 8, 16, 16, 16, (32, 48), circular=True)
@@ -142,7 +152,25 @@ def test_v1_reduced_statistics_run_and_keep_the_size():
     g = TextureNetV1(scales=3, channels=4).eval()
     info = {}
     y = tiled_sample(g, (100, 90), seed=0, tile=32, stats_pixels=48 * 48, info=info)
-    assert y.shape == (100, 90, 3) and info["stats_size"] == [48, 48]
+    assert y.shape == (100, 90, 3) and info["stats_size"] == [48, 48] and info["stats_passes"] == 4
+
+
+def test_statistics_pooled_over_several_images_are_those_of_all_of_them():
+    """Recording two equal-size images gives the statistics of both together (what tiled V1 freezes)."""
+    from texnet.normalization import InstanceNorm2d
+    from texnet.tile_norm import StatsNorm, set_mode
+
+    torch.manual_seed(3)
+    norm = StatsNorm(InstanceNorm2d(4))
+    a, b = torch.randn(1, 4, 8, 6) * 2 + 1, torch.randn(1, 4, 8, 6) - 3
+    set_mode([norm], "record")
+    norm(a), norm(b)
+    both = torch.cat([a, b], 3)
+    assert torch.allclose(norm.mean, both.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(norm.var, both.var((0, 2, 3), unbiased=False), atol=1e-4)
+    set_mode([norm], "record")  # a new recording starts afresh
+    norm(a)
+    assert torch.allclose(norm.mean, a.mean((0, 2, 3)), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- budgets and errors

@@ -52,9 +52,18 @@ def hash_normal(seed: int, plane: int, rows: torch.Tensor, cols: torch.Tensor) -
     key = _mix_int(_mix_int(int(seed) * 2 + 1) ^ _int32(int(plane) * _GOLDEN))
     r = _mix(rows.to(torch.int32) + key)
     c = _mix(cols.to(torch.int32) + _mix_int(key ^ _int32(_GOLDEN)))
-    bits = _mix(r[:, None] ^ (c[None, :] * 5))
+    return bits_to_normal(_mix(r[:, None] ^ (c[None, :] * 5)))
+
+
+#: The largest float32 below 1: the top 24-bit level, k + 0.5 = 2^24 - 0.5, rounds to 2^24 in float32 and
+#: would give u = 1 and erfinv(1) = inf (about 4 values per 4096² x 8 planes; NaN blots in large textures).
+_U_MAX = 1.0 - 2.0 ** -24
+
+
+def bits_to_normal(bits: torch.Tensor) -> torch.Tensor:
+    """int32 hash values -> standard normal float32 values via their top 24 bits and the inverse normal CDF."""
     u = (((bits >> 8) & 0xFFFFFF).to(torch.float32) + 0.5) * (2.0 / (1 << 24)) - 1.0
-    return torch.erfinv(u).mul_(2.0 ** 0.5)
+    return torch.erfinv(u.clamp_(max=_U_MAX)).mul_(2.0 ** 0.5)
 
 
 def noise_planes(seed: int, first_plane: int, channels: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

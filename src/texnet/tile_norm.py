@@ -4,7 +4,8 @@ Instance norm normalizes by the mean and variance of the *whole* feature map.
 Cut into tiles, each tile would use its own statistics and the tiles would
 no longer match. `StatsNorm` replaces every `InstanceNorm2d` of an inference
 copy of a generator: in 'record' mode it is plain instance norm that also
-keeps the statistics it used; in 'frozen' mode it applies the kept ones, a
+keeps the statistics it used (pooled over every image it sees while
+recording); in 'frozen' mode it applies the kept ones, a
 per-channel affine map (scale, shift) that is the same on every tile.
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ class StatsNorm(nn.Module):
         self.mode = "live"
         self.mean: Optional[torch.Tensor] = None
         self.var: Optional[torch.Tensor] = None
+        self.recorded = 0  # how many images' statistics are pooled in mean / var
+
         self._params = None
 
     def set_stats(self, mean: torch.Tensor, var: torch.Tensor) -> None:
@@ -46,7 +49,15 @@ class StatsNorm(nn.Module):
         if self.mode == "record":
             if x.shape[0] != 1:
                 raise ConfigError("statistics are recorded on one image at a time")
-            y, self.mean, self.var = batch_stats(x, self.weight, self.bias, self.eps)
+            y, mean, var = batch_stats(x, self.weight, self.bias, self.eps)
+            if self.recorded:  # pool with the earlier images (equal sizes): mean of means, of second moments
+                k = self.recorded
+                second = (self.var + self.mean ** 2) * k + var + mean ** 2
+                self.mean = (self.mean * k + mean) / (k + 1)
+                self.var = (second / (k + 1) - self.mean ** 2).clamp_min(0)
+            else:
+                self.mean, self.var = mean, var
+            self.recorded += 1
             return y
         return instance_norm(x, self.weight.to(x.dtype), self.bias.to(x.dtype), self.eps)
 
@@ -85,6 +96,9 @@ def set_mode(norms: List[StatsNorm], mode: str) -> None:
                 raise RuntimeError("no statistics recorded for a frozen StatsNorm")
             n.set_stats(n.mean, n.var)
         else:
+            if mode == "record":  # a fresh recording: pool only what this one sees
+                n.mean = n.var = None
+                n.recorded = 0
             n.mode = mode
 
 

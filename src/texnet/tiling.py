@@ -60,6 +60,11 @@ def _reflect_index(idx: torch.Tensor, n: int, mode: str) -> torch.Tensor:
     return idx.clamp(max=n - 1)
 
 
+#: Independent texture draws whose instance-norm statistics are pooled for tiled TextureNetV1 (measured in
+#: benchmarks/bench_large.py: one draw's statistics make a slightly different texture, see stats_cost).
+TEXTURE_STATS_PASSES = 4
+
+
 class _StyleTask:
     """StyleNet: the run size pads to a multiple of 4 (at least 8) like StyleNet.forward does."""
 
@@ -81,6 +86,10 @@ class _StyleTask:
         x = self.source.window(rows, cols)
         z = noise_planes(self.seed, 0, self.g.noise_channels, rows, cols) if self.g.noise_channels else None
         return (x, z)
+
+    def stats_passes(self, max_pixels: int) -> int:
+        """One statistics pass: the photo itself, downscaled."""
+        return 1
 
     def stats_inputs(self, max_pixels: int):
         """Arguments for the statistics pass (the image downscaled to <= max_pixels) and its size."""
@@ -118,13 +127,21 @@ class _TextureTask:
         return (v1_noise(self.seed, self.g.scales, self.g.noise_channels, y0, x0, y1 - y0, x1 - x0,
                          self.run, self.circular),)
 
-    def stats_inputs(self, max_pixels: int):
-        """Noise of the statistics pass: a texture of <= max_pixels (stationary: its statistics stand for all)."""
+    def stats_passes(self, max_pixels: int) -> int:
+        """How many statistics passes: one if a pass covers the whole image (exact), else TEXTURE_STATS_PASSES."""
+        return 1 if max_pixels >= self.run[0] * self.run[1] else TEXTURE_STATS_PASSES
+
+    def stats_inputs(self, max_pixels: int, index: int = 0):
+        """Noise of statistics pass `index`: a texture of <= max_pixels (stationary: its statistics stand for all).
+
+        Pass 0 is the image's own top-left corner; later passes are independent draws (other seeds).
+        """
         m = self.align
         side = max(2 * m, int(max_pixels ** 0.5) // m * m)
         sh, sw = min(self.run[0], side), min(self.run[1], side)
         sh, sw = self.g.generation_size((sh, sw))
-        return (v1_noise(self.seed, self.g.scales, self.g.noise_channels, 0, 0, sh, sw, (sh, sw), self.circular),), (sh, sw)
+        seed = self.seed + 7919 * index
+        return (v1_noise(seed, self.g.scales, self.g.noise_channels, 0, 0, sh, sw, (sh, sw), self.circular),), (sh, sw)
 
     def probe(self, side: int):
         """Random noise for a side x side window (memory tracing)."""
@@ -305,9 +322,12 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
             else:
                 window_px = int((budget - detail.fixed_bytes) / detail.window_bytes(1))
                 set_mode(norms, "record")
-                args, stats_size = task.stats_inputs(min(window_px, stats_pixels or window_px))
-                info.update(stats_size=list(stats_size))
-                model(*args)
+                px = min(window_px, stats_pixels or window_px)
+                passes = task.stats_passes(px)
+                for k in range(passes):
+                    args, stats_size = task.stats_inputs(px, k) if k else task.stats_inputs(px)
+                    model(*args)
+                info.update(stats_size=list(stats_size), stats_passes=passes)
                 set_mode(norms, "frozen")
                 _sweep(detail, task, model, sink, show)
         result = sink.finish()
