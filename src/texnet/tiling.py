@@ -13,11 +13,12 @@ the network's activations on two small windows, tile_plan):
   agree and nothing needs blending. Instance norm would still change from
   tile to tile, so a first pass records every layer's statistics on a
   reduced version that fits (StyleNet: the photo downscaled; TextureNetV1:
-  a smaller texture) and the tiles are normalized with those, frozen. This
-  is the approximate mode; its measured cost against the one-piece output is
-  in benchmarks/bench_large.py (photos are not scale-invariant: downscaling
-  by 1.4 costs StyleNet ~2/255 mean, by 2 ~4/255; a 1024² texture's
-  statistics cost V1 ~1/255 at 1536²).
+  up to 3x3 windows of the image's own noise, spread over it, pooled)
+  and the tiles are normalized with those, frozen. This is the approximate
+  mode; its measured cost against the one-piece output is in
+  benchmarks/bench_large.py (photos are not scale-invariant: downscaling by
+  1.4 costs StyleNet ~2.6/255 mean, by 2 ~5/255; the bundled V1 textures at
+  2048² from 2x2 1024² windows 0.1-0.8/255, rock from 3x3 512² windows 1.0/255).
 
 Noise (TextureNetV1, and StyleNets with noise channels) is drawn from the
 global pixel coordinates and the seed (tile_noise), so the image does not
@@ -60,9 +61,11 @@ def _reflect_index(idx: torch.Tensor, n: int, mode: str) -> torch.Tensor:
     return idx.clamp(max=n - 1)
 
 
-#: Independent texture draws whose instance-norm statistics are pooled for tiled TextureNetV1 (measured in
-#: benchmarks/bench_large.py: one draw's statistics make a slightly different texture, see stats_cost).
-TEXTURE_STATS_PASSES = 4
+#: Tiled TextureNetV1 pools its instance-norm statistics over up to MAX_STATS_GRID² windows of its own noise,
+#: about one per window-side of the image. Measured on the bundled rock at 2048² with 512² windows (mean
+#: difference from the one-piece texture, /255): 1 window 3.7, 4 (2x2) 2.4, 9 (3x3) 1.0, 16 0.6; the passes cost
+#: grid² x (window / image) of the image's compute, +56% at 3x3 for 8192² from 2016² windows.
+MAX_STATS_GRID = 3
 
 
 class _StyleTask:
@@ -127,21 +130,30 @@ class _TextureTask:
         return (v1_noise(self.seed, self.g.scales, self.g.noise_channels, y0, x0, y1 - y0, x1 - x0,
                          self.run, self.circular),)
 
+    def _stats_grid(self, max_pixels: int) -> int:
+        """Windows per side: the image side over the window side, rounded down, 1 to MAX_STATS_GRID."""
+        return max(1, min(MAX_STATS_GRID, int((self.run[0] * self.run[1] / max(1, max_pixels)) ** 0.5)))
+
     def stats_passes(self, max_pixels: int) -> int:
-        """How many statistics passes: one if a pass covers the whole image (exact), else TEXTURE_STATS_PASSES."""
-        return 1 if max_pixels >= self.run[0] * self.run[1] else TEXTURE_STATS_PASSES
+        """How many statistics windows (one if a window covers the whole image: exact statistics)."""
+        return self._stats_grid(max_pixels) ** 2
 
     def stats_inputs(self, max_pixels: int, index: int = 0):
-        """Noise of statistics pass `index`: a texture of <= max_pixels (stationary: its statistics stand for all).
+        """Noise of statistics pass `index`: a window of <= max_pixels of the image's own noise.
 
-        Pass 0 is the image's own top-left corner; later passes are independent draws (other seeds).
+        The stats_passes windows sit on a square grid from the top-left to the bottom-right corner, so
+        together they sample the whole image (pass 0 is the top-left corner).
         """
         m = self.align
         side = max(2 * m, int(max_pixels ** 0.5) // m * m)
         sh, sw = min(self.run[0], side), min(self.run[1], side)
         sh, sw = self.g.generation_size((sh, sw))
-        seed = self.seed + 7919 * index
-        return (v1_noise(seed, self.g.scales, self.g.noise_channels, 0, 0, sh, sw, (sh, sw), self.circular),), (sh, sw)
+        grid = self._stats_grid(max_pixels)
+        i, j = divmod(index % grid ** 2, grid)
+        y0 = (i * max(0, self.run[0] - sh) // max(1, grid - 1)) // m * m
+        x0 = (j * max(0, self.run[1] - sw) // max(1, grid - 1)) // m * m
+        noise = v1_noise(self.seed, self.g.scales, self.g.noise_channels, y0, x0, sh, sw, self.run, self.circular)
+        return (noise,), (sh, sw)
 
     def probe(self, side: int):
         """Random noise for a side x side window (memory tracing)."""
@@ -325,7 +337,7 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
                 px = min(window_px, stats_pixels or window_px)
                 passes = task.stats_passes(px)
                 for k in range(passes):
-                    args, stats_size = task.stats_inputs(px, k) if k else task.stats_inputs(px)
+                    args, stats_size = task.stats_inputs(px, k) if passes > 1 else task.stats_inputs(px)
                     model(*args)
                 info.update(stats_size=list(stats_size), stats_passes=passes)
                 set_mode(norms, "frozen")
