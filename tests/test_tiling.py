@@ -152,7 +152,9 @@ def test_v1_reduced_statistics_run_and_keep_the_size():
     g = TextureNetV1(scales=3, channels=4).eval()
     info = {}
     y = tiled_sample(g, (100, 90), seed=0, tile=32, stats_pixels=48 * 48, info=info)
-    assert y.shape == (100, 90, 3) and info["stats_size"] == [48, 48] and info["stats_passes"] == 4
+    assert y.shape == (100, 90, 3) and info["stats_size"] == [48, 48] and info["stats_passes"] == 1
+    y = tiled_sample(g, (256, 256), seed=0, tile=64, stats_pixels=64 * 64, info=info)
+    assert info["stats_passes"] == 9  # a window per quarter of the side: a 3x3 grid of 64² windows, pooled
 
 
 def test_statistics_pooled_over_several_images_are_those_of_all_of_them():
