@@ -201,8 +201,8 @@ def stats_cost(side: int) -> dict:
         y = tiled_stylize(g, image, tile=side // 2, stats_pixels=int(side * side / ratio**2)).astype(int)
         d = np.abs(y - exact)
         out[f"downscale_{ratio}"] = {"max": int(d.max()), "mean": round(float(d.mean()), 3)}
-    # TextureNetV1 (the bundled rock, trained) in tiles, statistics pooled over 4 windows of 1/2 and 1/4 the side
-    # (8192² uses 2016² windows: 1/4); the one-piece reference has the image-wide statistics
+    # TextureNetV1 (the bundled rock, trained) in tiles, statistics pooled over 2x2 windows of 1/2 the side and
+    # 3x3 of 1/4 (8192² uses 2016² windows: 1/4); the one-piece reference has the image-wide statistics
     import texnet
     from texnet.tiling import tiled_sample
 

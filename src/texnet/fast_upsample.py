@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .runtime import is_nhwc
+
 #: Row/column tap matrices: phase 0 sums taps (-1) and (0, +1); phase 1 sums (-1, 0) and (+1).
 _TAPS = (torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
 
@@ -73,22 +75,17 @@ def interleave_phases(phases: torch.Tensor, co: int, h: int, w: int) -> torch.Te
     an NHWC output (writing through an (n, h, 2, w, 2, co) view), an NCHW one NCHW.
     """
     n = phases.shape[0]
-    nhwc = phases.is_contiguous(memory_format=torch.channels_last) and not phases.is_contiguous()
-    src = phases.permute(0, 2, 3, 1) if nhwc else phases  # channels last in the indexing below when NHWC
-    if nhwc:
-        out = torch.empty((n, h, 2, w, 2, co), dtype=phases.dtype, device=phases.device)
-    else:
-        out = torch.empty((n, co, h, 2, w, 2), dtype=phases.dtype, device=phases.device)
+    nhwc = is_nhwc(phases)
+    shape = (n, h, 2, w, 2, co) if nhwc else (n, co, h, 2, w, 2)
+    buf = torch.empty(shape, dtype=phases.dtype, device=phases.device)
+    out = buf.permute(0, 5, 1, 2, 3, 4) if nhwc else buf  # indexed (n, co, h, a, w, b) either way
     for a in (0, 1):
         for b in (0, 1):
             k = 2 * a + b
-            if nhwc:
-                out[:, :, a, :, b, :] = src[:, a:a + h, b:b + w, k * co:(k + 1) * co]
-            else:
-                out[:, :, :, a, :, b] = src[:, k * co:(k + 1) * co, a:a + h, b:b + w]
+            out[:, :, :, a, :, b] = phases[:, k * co:(k + 1) * co, a:a + h, b:b + w]
     if nhwc:
-        return out.view(n, 2 * h, 2 * w, co).permute(0, 3, 1, 2)
-    return out.view(n, co, 2 * h, 2 * w)
+        return buf.view(n, 2 * h, 2 * w, co).permute(0, 3, 1, 2)
+    return buf.view(n, co, 2 * h, 2 * w)
 
 
 def _is_nearest_x2(m: nn.Module) -> bool:
@@ -146,7 +143,9 @@ class FoldedOutputConv(nn.Module):
     A conv with 3 output channels pads them to a vector of 16 and wastes most
     of the work. Folding the k column taps into the output channels gives a
     k x 1 conv with 3k outputs (27 for k = 9), whose column-shifted slices
-    are then summed in float32: the same multiply-adds, ~1.5x faster on CPU.
+    are then summed (NCHW: in float32; NHWC: by a grouped 1 x k conv, since
+    slicing 3 of every 27 interleaved channels is slow): the same
+    multiply-adds, ~1.5x faster on CPU.
     """
 
     def __init__(self, pad: int, conv: nn.Conv2d):
@@ -164,7 +163,7 @@ class FoldedOutputConv(nn.Module):
     def padded(self, xp: torch.Tensor) -> torch.Tensor:
         """The conv of an input already padded by `pad` on every side."""
         t = F.conv2d(xp, self.folded)  # (n, co*k, h, w + 2*pad)
-        if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        if is_nhwc(t):
             # NHWC: slicing 3 of every 27 channels is slow; the shifted sum is a grouped 1 x k conv instead
             bias = self.conv.bias.detach().to(t.dtype) if self.conv.bias is not None else None
             return F.conv2d(t, self.select.to(t.dtype), bias, groups=self.out_channels)

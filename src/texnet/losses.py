@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from .errors import ConfigError, TexnetError
 from .loss_network import LossNetwork, layer_index
+from .runtime import is_nhwc
 
 LayerWeights = Union[str, Sequence[str], Mapping[str, float]]
 
@@ -48,7 +49,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """
     n, c, h, w = features.shape
     features = features.float()
-    if features.dim() == 4 and not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+    if is_nhwc(features):
         f = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
         return torch.bmm(f.transpose(1, 2), f) / float(c * h * w)
     f = features.reshape(n, c, h * w)

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
+from .runtime import is_nhwc
 
 NORMS = ("instance", "batch", "none")
 
@@ -17,7 +18,7 @@ def instance_norm(x: torch.Tensor, weight=None, bias=None, eps: float = 1e-5) ->
     if x.dim() == 4 and x.shape[2] * x.shape[3] > 1 and not exporting:
         if x.shape[0] == 1:
             return F.batch_norm(x, None, None, weight, bias, True, 0.0, eps)
-        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        if is_nhwc(x):
             return torch.cat([F.batch_norm(xi, None, None, weight, bias, True, 0.0, eps) for xi in x.split(1)])
     return F.instance_norm(x, weight=weight, bias=bias, use_input_stats=True, eps=eps)
 

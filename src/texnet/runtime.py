@@ -51,6 +51,11 @@ def progress(iterable=None, total=None, desc=None, enabled: bool = True, **kw):
     return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr, dynamic_ncols=True, leave=False, **kw)
 
 
+def is_nhwc(t: torch.Tensor) -> bool:
+    """True for a 4-D tensor stored channels-last (NHWC) and not also plain contiguous (e.g. C = 1 or 1x1 maps)."""
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 # --------------------------------------------------------------------------- precision (fast paths)
 
 #: Loss-network / inference precisions. 'auto' picks bf16 where the hardware runs it fast, else fp32.

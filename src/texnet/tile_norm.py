@@ -34,7 +34,6 @@ class StatsNorm(nn.Module):
         self.mean: Optional[torch.Tensor] = None
         self.var: Optional[torch.Tensor] = None
         self.recorded = 0  # how many images' statistics are pooled in mean / var
-
         self._params = None
 
     def set_stats(self, mean: torch.Tensor, var: torch.Tensor) -> None:

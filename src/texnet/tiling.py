@@ -94,8 +94,8 @@ class _StyleTask:
         """One statistics pass: the photo itself, downscaled."""
         return 1
 
-    def stats_inputs(self, max_pixels: int):
-        """Arguments for the statistics pass (the image downscaled to <= max_pixels) and its size."""
+    def stats_inputs(self, max_pixels: int, index: int = 0):
+        """Arguments for the statistics pass (the image downscaled to <= max_pixels) and its size; one pass, index 0."""
         h, w = self.size
         scale = min(1.0, (max_pixels / float(self.run[0] * self.run[1])) ** 0.5)
         sh, sw = max(1, int(h * scale)), max(1, int(w * scale))
@@ -337,7 +337,7 @@ def _run(task, model: InferenceModel, norms, tile, budget: int, out: Optional[Pa
                 px = min(window_px, stats_pixels or window_px)
                 passes = task.stats_passes(px)
                 for k in range(passes):
-                    args, stats_size = task.stats_inputs(px, k) if passes > 1 else task.stats_inputs(px)
+                    args, stats_size = task.stats_inputs(px, k)
                     model(*args)
                 info.update(stats_size=list(stats_size), stats_passes=passes)
                 set_mode(norms, "frozen")
