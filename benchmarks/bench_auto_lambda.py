@@ -36,6 +36,9 @@ SHARED = ROOT.parent / "shared" / "data" / "textures"
 RESULTS = HERE / "results" / "auto_lambda.jsonl"
 #: The real texture's own score: 16 random crops of the exemplar at the output size, under the same loss.
 CROPS = HERE / "results" / "auto_lambda_crops.jsonl"
+#: What per-image optimization reaches: 8 L-BFGS optima from independent random starts, scored like samples.
+OPTIMA = HERE / "results" / "auto_lambda_optima.jsonl"
+OPTIMA_COUNT, OPTIMA_STEPS = 8, 200
 RUNS = HERE / "results" / "auto_lambda_runs"
 #: skimage's brick is also shared/data/textures/brick_gray.png (the same file): it is listed once.
 SKIMAGE = ["sample:grass", "sample:gravel"]
@@ -57,6 +60,23 @@ LEVERS = {
     "auto_lr05": dict(diversity="auto", lr=5e-4),
     "lambda0_600": dict(diversity=0.0, steps=600),
     "auto_600": dict(diversity="auto", steps=600),
+    "lambda0_zmap": dict(diversity=0.0, v2_z="map"),
+    "auto_zmap": dict(diversity="auto", v2_z="map"),
+    "lambda0_zmap_tile": dict(diversity=0.0, v2_z="map", tileable=True),
+    "auto_zmap_tile": dict(diversity="auto", v2_z="map", tileable=True),
+    "lambda0_zmap_sn8": dict(diversity=0.0, v2_z="map", v2_spatial_noise=8),
+    "auto_zmap_sn8": dict(diversity="auto", v2_z="map", v2_spatial_noise=8),
+    "auto_zmap_lr2": dict(diversity="auto", v2_z="map", lr=2e-3),
+    "v1_c32": dict(diversity=0.0, generator="v1", v1_channels=32),
+    "lambda0_zmt_r1": dict(diversity=0.0, v2_z="map", tileable=True, v2_refine=1),
+    "auto_zmt_r1": dict(diversity="auto", v2_z="map", tileable=True, v2_refine=1),
+    "lambda0_r1": dict(diversity=0.0, v2_refine=1),
+    "auto_r1": dict(diversity="auto", v2_refine=1),
+    "auto_k2": dict(diversity="auto", diversity_kappa=2.0),
+    "auto_t055": dict(diversity="auto", diversity_target=0.55),
+    "lambda0_3000": dict(diversity=0.0, steps=3000),
+    "auto_3000": dict(diversity="auto", steps=3000),
+    "auto_zmap_tile_3000": dict(diversity="auto", v2_z="map", tileable=True, steps=3000),
 }
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
 GOAL_DIVERSITY, GOAL_LOSS_RATIO = 0.5, 1.5
@@ -91,7 +111,8 @@ def run_one(texture: str, variant: str) -> dict:
 
     options = {**RECIPE, **{**VARIANTS, **LEVERS}[variant]}
     options["loss"] = LossConfig(**options.get("loss", {}))
-    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **options).resolved()
+    options.setdefault("generator", "v2")
+    cfg = TrainConfig(task="texture", exemplar=texture, **options).resolved()
     cfg.validate()
     out = RUNS / f"{name_of(texture)}_{variant}"
     t0 = time.perf_counter()
@@ -132,6 +153,32 @@ def crop_row(texture: str) -> dict:
     return {"texture": name_of(texture), "crop_loss": score["texture_loss"], "crop_layout": score["layout"]}
 
 
+def optima_row(texture: str) -> dict:
+    """Loss and layout diversity of independent per-image Gram optima (L-BFGS from uniform noise, 64 px).
+
+    Is a diverse, low-loss set of samples possible at all? Each image is
+    optimized alone (texnet optimize's loss and optimizer), so nothing ties
+    the layouts together: where this set scores near the λ = 0 network's loss
+    at high layout diversity, the λ = 0 reference does not by itself rule the
+    goal out; the generator's mapping from z to many optima is what is short.
+    """
+    from texnet.apps.zoo_quality import score_samples
+    from texnet.config import LossConfig, TrainConfig
+    from texnet.exemplars import training_exemplar
+    from texnet.losses import build_loss
+    from texnet.optimize import optimize_pixels
+
+    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **RECIPE).resolved()
+    exemplar = training_exemplar(cfg, lambda m: None)
+    init = torch.rand((OPTIMA_COUNT, 3, RECIPE["size"], RECIPE["size"]), generator=torch.Generator().manual_seed(0))
+    t0 = time.perf_counter()
+    result = optimize_pixels(build_loss(LossConfig(), exemplar, with_content=False), init, OPTIMA_STEPS,
+                             show_progress=False)
+    score = score_samples(result.images, exemplar)
+    return {"texture": name_of(texture), "optima_loss": score["texture_loss"], "optima_layout": score["layout"],
+            "optima_seconds": round(time.perf_counter() - t0, 1)}
+
+
 def crop_rows(path: Path = CROPS) -> Dict[str, dict]:
     if not path.exists():
         return {}
@@ -139,7 +186,16 @@ def crop_rows(path: Path = CROPS) -> Dict[str, dict]:
 
 
 #: Each lever's λ = 0 reference: the same recipe without the entropy term (spatial noise: also the plain V2).
-LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05": "lambda0_lr05", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8"}
+LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05": "lambda0_lr05", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8",
+              "auto_zmap": "lambda0_zmap", "auto_zmap_tile": "lambda0_zmap_tile",
+              "auto_3000": "lambda0_3000", "auto_zmap_tile_3000": "lambda0_3000", "auto_zmt_r1": "lambda0_zmt_r1",
+              "auto_r1": "lambda0_r1"}
+
+
+def _optima_cell(row, base) -> str:
+    if not row:
+        return "-"
+    return f"{row['optima_loss']:.3f} ({row['optima_loss'] / base['texture_loss']:.2f}×) / {row['optima_layout']:.2f}"
 
 
 def _goal(layout: float, ratio: float) -> bool:
@@ -149,7 +205,7 @@ def _goal(layout: float, ratio: float) -> bool:
 def write_report(rows: Dict[tuple, dict]) -> None:
     from common import markdown_table
 
-    crops = crop_rows()
+    crops, optima = crop_rows(), crop_rows(OPTIMA)
     names = sorted({t for t, _ in rows})
     table, met, complete = [], 0, 0
     for t in names:
@@ -164,10 +220,12 @@ def write_report(rows: Dict[tuple, dict]) -> None:
         table.append([t, f"{base['texture_loss']:.4f}", f"{auto['texture_loss']:.4f}", f"{ratio:.2f}×",
                       f"{base['layout']:.2f}", f"{auto['layout']:.2f}",
                       f"{crop['crop_loss']:.2f} ({crop['crop_loss'] / base['texture_loss']:.0f}×)" if crop else "-",
+                      _optima_cell(optima.get(t), base),
                       f"{auto.get('lambda_first', 0):.3g} → {auto.get('lambda_last', 0):.3g}",
                       f"{auto['seconds']:.0f} s", "✓" if ok else "miss"])
     header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout",
-              "exemplar's own crops: loss (× λ=0)", "λ (first → last step)", "auto train time",
+              "exemplar's own crops: loss (× λ=0)",
+              f"{OPTIMA_COUNT} per-image optima: loss (× λ=0) / layout", "λ (first → last step)", "auto train time",
               f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})"]
     recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
     text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
@@ -234,17 +292,23 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="texture names (stems) to run")
     ap.add_argument("--report", action="store_true", help="only write the table and figure")
     ap.add_argument("--crops", action="store_true", help="score the exemplars' own crops (the real texture's loss)")
+    ap.add_argument("--optima", action="store_true",
+                    help=f"score {OPTIMA_COUNT} per-image L-BFGS optima per texture (what optimization reaches)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS) + list(LEVERS),
                     help="which variants to run (default: λ = 0 and auto)")
     args = ap.parse_args()
-    if args.crops:
+    if args.crops or args.optima:
         torch.set_num_threads(args.threads)
-        have = crop_rows()
+        path, make = (OPTIMA, optima_row) if args.optima else (CROPS, crop_row)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        have = crop_rows(path)
         for texture in textures():
-            if name_of(texture) not in have:
-                with open(CROPS, "a") as f:
-                    f.write(json.dumps(crop_row(texture)) + "\n")
+            if name_of(texture) not in have and not (args.only and name_of(texture) not in args.only):
+                row = make(texture)
+                with open(path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
     elif not args.report:
         torch.set_num_threads(args.threads)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

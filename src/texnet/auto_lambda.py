@@ -77,3 +77,72 @@ def kappa_at(step: int, steps: int, kappa: float, kappa_end=None) -> float:
         return kappa
     t = min(max(step - 1, 0), steps - 1) / (steps - 1)
     return kappa * (kappa_end / kappa) ** t
+
+
+class LayoutTarget:
+    """`--diversity-target`: κ steered so the batch's layout diversity tracks a target share of the exemplar's.
+
+    Why: one κ lands textures at different points of their loss/layout
+    trade-off (κ = 1: hr_wall_paper 0.44 at 0.99× the λ = 0 loss, brick 0.33
+    at 2.83×; κ = 2 bought corkboard 0.75 at 1.42×, brick_gray 0.83 at 2.63×).
+    Asking for the layout itself spends only as much loss as each texture
+    needs. Integral control on log κ: every step, log κ moves by
+    GAIN × (target − level) / target, where `level` is an exponential moving
+    average of the batch's mean pairwise layout distance divided by the
+    exemplar's crop-to-crop distance (the quantity metrics.layout_diversity
+    reports); κ stays within RANGE× of its start. A function of the batch
+    statistics only, so deterministic for a seed; its state is the last log
+    row's `kappa` and `layout_level`, which is how --resume continues it.
+    """
+
+    GAIN = 0.05   #: log κ per step at a layout error of 100 % of the target (κ doubles in ~14 steps from collapse)
+    EMA = 0.9     #: smoothing of the 8-sample batch estimate (~10 steps)
+    RANGE = 16.0  #: κ stays in [κ0 / RANGE, κ0 × RANGE]
+
+    def __init__(self, target: float, kappa: float, reference: float):
+        if not (math.isfinite(target) and target > 0) or not reference > 0:
+            raise ConfigError(f"--diversity-target needs a target > 0 and a layout reference > 0 "
+                              f"(got {target}, {reference})")
+        self.target, self.reference = float(target), float(reference)
+        self.log_kappa0 = self.log_kappa = math.log(kappa)
+        self.level: float | None = None
+
+    @property
+    def kappa(self) -> float:
+        return math.exp(self.log_kappa)
+
+    def update(self, batch_layout_distance: float) -> dict:
+        """One step's feedback (the batch's mean pairwise layout distance); returns the step's log entries:
+        the κ it used and the smoothed layout level."""
+        used = self.kappa
+        x = float(batch_layout_distance) / self.reference
+        self.level = x if self.level is None else self.EMA * self.level + (1 - self.EMA) * x
+        self._step_kappa()
+        return {"kappa": used, "layout_level": self.level}
+
+    def _step_kappa(self) -> None:
+        bound = math.log(self.RANGE)
+        self.log_kappa += self.GAIN * (self.target - self.level) / self.target
+        self.log_kappa = min(max(self.log_kappa, self.log_kappa0 - bound), self.log_kappa0 + bound)
+
+    def restore(self, history) -> None:
+        """Continue a resumed run: the last logged κ and level, then that step's update."""
+        rows = [r for r in history if "kappa" in r and r.get("layout_level") is not None]
+        if rows:
+            self.log_kappa, self.level = math.log(rows[-1]["kappa"]), float(rows[-1]["layout_level"])
+            self._step_kappa()
+
+
+def layout_target(cfg, exemplar, net):
+    """The --diversity-target controller of a TrainConfig (None without the option); the exemplar's crops
+    at the training size are its reference, so the exemplar must be larger than the samples."""
+    if cfg.diversity_target is None:
+        return None
+    from .metrics import exemplar_layout_distance
+
+    h, w = exemplar.shape[-2:]
+    if h < cfg.size or w < cfg.size or (h, w) == (cfg.size, cfg.size):
+        raise ConfigError(f"--diversity-target compares samples with crops of the exemplar: it must be larger than "
+                          f"--size {cfg.size} (it is {w}x{h}); raise --exemplar-size or lower --size")
+    reference = exemplar_layout_distance(exemplar, net, cfg.size)
+    return LayoutTarget(cfg.diversity_target, cfg.diversity_kappa, reference)

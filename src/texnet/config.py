@@ -205,6 +205,12 @@ class TrainConfig:
     #: Noise maps injected at every V2 stage as in V1 (0 = the paper's V2, noise only through z).
     v2_spatial_noise: int = option(0, "TextureNetV2: noise channels concatenated at every upsampling stage",
                                    low=0, commands=TEXTURE)
+    #: How z enters TextureNetV2: "fc" (the paper's fully connected layers) or "map" (z as a 4x4 noise map
+    #: through convolutions: no fixed layout to collapse to; docs/method.md §8).
+    v2_z: str = option("fc", "TextureNetV2: z through fully connected layers (fc, the paper) or as a 4x4 noise "
+                       "map through convolutions (map)", choices=("fc", "map"), commands=TEXTURE)
+    #: Extra 3x3 conv + norm + ReLU layers after every TextureNetV2 upsampling (0 = the paper's V2).
+    v2_refine: int = option(0, "TextureNetV2: 3x3 conv layers after every upsampling stage", low=0, commands=TEXTURE)
     #: StyleNet (Johnson et al.): width 32 (16 = the small net), no noise unless diversity is trained.
     stylenet_channels: int = option(32, "StyleNet width (32 = Johnson; 16 = small)", flag="--channels", low=1,
                                     commands=STYLE)
@@ -236,6 +242,10 @@ class TrainConfig:
     diversity_kappa_end: Optional[float] = option(None, "with --diversity auto: κ at the last step (geometric "
                                                   "schedule from --diversity-kappa)", above=0,
                                                   default_text="constant κ")
+    #: auto_lambda.LayoutTarget: κ steered to hold the batch's layout diversity (None: κ as given).
+    diversity_target: Optional[float] = option(None, "with --diversity auto: steer κ so the batch's layout "
+                                               "diversity tracks this share of the exemplar's (e.g. 0.55)",
+                                               above=0, high=2, default_text="fixed κ")
     #: None: 'pixels' (the paper) for a number, 'layout' for --diversity auto (where κ was measured).
     diversity_space: Optional[str] = option(None, "where entropy distances are measured", choices=DIVERSITY_SPACES,
                                             default_text="pixels, as the paper; layout with --diversity auto")
@@ -305,6 +315,10 @@ class TrainConfig:
         check_diversity(self.diversity)
         if self.diversity_kappa_end is not None and self.diversity != "auto":
             raise ConfigError("--diversity-kappa-end schedules κ of --diversity auto; add --diversity auto or drop it")
+        if self.diversity_target is not None and (self.diversity != "auto" or self.diversity_kappa_end is not None
+                                                  or self.task != "texture"):
+            raise ConfigError("--diversity-target steers κ of --diversity auto for texture networks; use it with "
+                              "--diversity auto (train-texture) and without --diversity-kappa-end")
         if self.diversity == "auto" and self.diversity_space not in (None, "layout"):
             raise ConfigError(f"--diversity auto measures entropy in the layout space (where its κ was measured); "
                               f"drop --diversity-space {self.diversity_space} or give a number λ")
@@ -345,7 +359,9 @@ class TrainConfig:
             return "TextureNetV1", dict(scales=self.v1_scales, channels=self.v1_channels, norm=self.norm,
                                         padding=self.padding, size=self.size)
         if self.generator == "v2":
-            extra = {k: v for k, v in (("tileable", self.tileable), ("spatial_noise", self.v2_spatial_noise)) if v}
+            extra = {k: v for k, v in (("tileable", self.tileable), ("spatial_noise", self.v2_spatial_noise),
+                                       ("z_input", "" if self.v2_z == "fc" else self.v2_z),
+                                       ("refine", self.v2_refine)) if v}
             return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample,
                                         **extra)
         extra = {"styles": len(self.exemplars)} if len(self.exemplars) > 1 else {}

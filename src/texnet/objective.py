@@ -121,6 +121,10 @@ class JuleszObjective(nn.Module):
         if "content" in out:
             stats["content"] = out["content"].mean().detach()
         with torch.no_grad():
+            if self.space == "layout" and self.diversity > 0 and samples.shape[0] >= 2:
+                # mean pairwise layout distance (cosine) of the batch: --diversity-target's feedback
+                d = distance_input.float()
+                stats["layout_distance"] = torch.pdist(d).pow(2).mean() / (2 * d.shape[1])
             if self.nearest is not None:
                 stats["nn_distance"] = self.nearest(samples.detach()).mean()
             elif samples.shape[0] >= 2:

@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from . import distributed
-from .auto_lambda import kappa_at
+from .auto_lambda import kappa_at, layout_target
 from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict, train_config_from_saved
 from .data import SAMPLE_PHOTOS, ContentFolder
@@ -106,6 +106,7 @@ class Trainer:
         self.model = self.dist.wrap(self.generator)  # what training calls: DDP under torchrun
         self.objective = build_objective(self.cfg, self.exemplar, self.device)
         self.dist.attach(self.objective, self.cfg, self.log)
+        self.kappa_control = layout_target(self.cfg, self.exemplar.to(self.device), self.objective.loss.net)
         #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
         self.precision = self.objective.loss.net.effective_precision(self.device)
         self.optimizer = torch.optim.Adam(self.trainable or self.generator.parameters(), lr=self.cfg.lr)
@@ -182,6 +183,8 @@ class Trainer:
             self.scheduler.load_state_dict(data["scheduler"])
             self.step = int(data["step"])
             self.history = [dict(r) for r in data.get("history", [])]
+            if self.kappa_control is not None:
+                self.kappa_control.restore(self.history)
             self.elapsed = float(data.get("elapsed", 0.0))
             if "rng" in data:
                 torch.set_rng_state(data["rng"])
@@ -256,8 +259,8 @@ class Trainer:
         z, content, styles, targets_of = self.dist.shard((z, content, styles, targets_of))  # this process's slice
         targets = self.objective.loss.content_targets(content) if content is not None else None
         if self.cfg.diversity == "auto":
-            self.objective.diversity = kappa_at(step, self.cfg.steps, self.cfg.diversity_kappa,
-                                                self.cfg.diversity_kappa_end)
+            self.objective.diversity = self.kappa_control.kappa if self.kappa_control else kappa_at(
+                step, self.cfg.steps, self.cfg.diversity_kappa, self.cfg.diversity_kappa_end)
         with autocast(self.precision, self.device.type):  # fast path: generator convs in bf16 (weights, Adam: fp32)
             samples = self.forward(z, content, styles)
         stats = self.objective(samples.float(), targets, style=targets_of)
@@ -281,6 +284,8 @@ class Trainer:
         self.scheduler.step()
         row = {"step": step, "lr": lr}
         row.update({k: float(v) for k, v in shown.items()})
+        if self.kappa_control is not None:
+            row.update(self.kappa_control.update(row["layout_distance"]))
         return row
 
     # ------------------------------------------------------------------ outputs

@@ -10,7 +10,8 @@ from typing import Dict, List, Sequence
 from .files import RunFolder
 from .plots import plot_curves
 
-LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "nn_distance", "layout", "lr",
+LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "kappa", "layout_level",
+              "nn_distance", "layout", "lr",
               "seconds"]
 
 
@@ -42,11 +43,16 @@ def summary_lines(history: Sequence[Dict[str, float]], kappa: float, kappa_end, 
     """The lines printed at the end of a run: how λ moved (--diversity auto) and the last layout diversity."""
     lines = []
     lams = [r["lambda"] for r in history if "lambda" in r]
+    kappas = [r for r in history if "kappa" in r]
     if lams:
         tail = lams[-max(1, len(lams) // 5):]
         k = f"κ = {kappa:g}" if kappa_end is None else f"κ from {kappa:g} to {kappa_end:g}"
+        k = "κ steered by --diversity-target" if kappas else k
         lines.append(f"--diversity auto ({k}): λ = κ × batch loss went from {lams[0]:.4g} to {lams[-1]:.4g} "
                      f"(mean of the last fifth {sum(tail) / len(tail):.4g}); every step's λ is in losses.csv")
+    if kappas:
+        lines.append(f"--diversity-target steered κ from {kappas[0]['kappa']:.3g} to {kappas[-1]['kappa']:.3g} "
+                     f"(batch layout level at the end {kappas[-1]['layout_level']:.2f}); every step's κ is in losses.csv")
     if history and "layout" in history[-1]:
         lines.append(f"layout diversity of {samples} fixed samples: {history[-1]['layout']:.2f} (1.0 = as varied "
                      "as crops of the exemplar; see layout.png)")

@@ -25,6 +25,12 @@ outputs are exactly those of earlier versions):
   fully connected z then sets the global arrangement and the maps give every
   sample its own local layout. z becomes a list [vector, map 4x4, map 8x8, ...]
   (see `sample_noise`).
+* `z_input="map"` reads the same z (N, z_dim) as a (z_dim/16)-channel 4x4 map
+  and replaces the two fully connected layers by a per-cell 1x1 conv and a 3x3
+  conv. Without the fully connected layers no unit knows where it is (with
+  `tileable` the whole network commutes with shifting the 4x4 map by a cell),
+  so the network cannot settle on one fixed image that ignores z: the layout
+  has to come from the noise (docs/method.md §8).
 """
 from __future__ import annotations
 
@@ -39,6 +45,7 @@ from ..normalization import make_norm
 from .base import Generator, Size, randn
 
 UPSAMPLING = ("transposed", "nearest")
+Z_INPUTS = ("fc", "map")
 
 
 def channels_at(resolution: int, base: int = 512, smallest: int = 16) -> int:
@@ -59,8 +66,11 @@ class TextureNetV2(Generator):
         upsample: str = "transposed",
         tileable: bool = False,
         spatial_noise: int = 0,
+        z_input: str = "fc",
+        refine: int = 0,
     ):
-        extra = {k: v for k, v in (("tileable", bool(tileable)), ("spatial_noise", int(spatial_noise))) if v}
+        extra = {k: v for k, v in (("tileable", bool(tileable)), ("spatial_noise", int(spatial_noise)),
+                                   ("z_input", z_input if z_input != "fc" else ""), ("refine", int(refine))) if v}
         super().__init__(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm, upsample=upsample,
                          **extra)
         if spatial_noise < 0:
@@ -69,14 +79,23 @@ class TextureNetV2(Generator):
             raise ConfigError(f"TextureNetV2 size must be a power of two >= 8 (it doubles a 4x4 map), got {size}")
         if upsample not in UPSAMPLING:
             raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING)}, not '{upsample}'")
+        if z_input not in Z_INPUTS:
+            raise ConfigError(f"z_input must be one of {', '.join(Z_INPUTS)}, not '{z_input}'")
+        if z_input == "map" and z_dim % 16:
+            raise ConfigError(f"z_input=map reads z as a 4x4 map: z_dim must be a multiple of 16, got {z_dim}")
         self.size = size
         self.z_dim = z_dim
+        self.z_input = z_input
         self.tileable = bool(tileable)
         self.spatial_noise = int(spatial_noise)
         padding_mode = "circular" if tileable else "zeros"
         c0 = channels_at(4, base_channels)
         self.c0 = c0
-        self.fc = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, c0 * 16))
+        if z_input == "fc":
+            self.fc = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, c0 * 16))
+        else:
+            self.fc = nn.Sequential(nn.Conv2d(z_dim // 16, hidden, 1), nn.ReLU(inplace=True),
+                                    nn.Conv2d(hidden, c0, 3, padding=1, padding_mode=padding_mode))
         self.norm0 = make_norm(norm, c0)
         stages = []
         res, cin = 4, c0
@@ -89,7 +108,9 @@ class TextureNetV2(Generator):
             else:
                 up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                    nn.Conv2d(k_in, cout, 3, padding=1, bias=norm == "none", padding_mode=padding_mode))
-            stages += [up, make_norm(norm, cout), nn.ReLU(inplace=True)]
+            refiners = [nn.Sequential(nn.Conv2d(cout, cout, 3, padding=1, bias=norm == "none", padding_mode=padding_mode),
+                                      make_norm(norm, cout), nn.ReLU(inplace=True)) for _ in range(refine)]
+            stages += [up, make_norm(norm, cout), nn.Sequential(nn.ReLU(inplace=True), *refiners)]
             cin = cout
         self.body = nn.Sequential(*stages)
         self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1, padding_mode=padding_mode)
@@ -157,4 +178,6 @@ class TextureNetV2(Generator):
 
     def forward(self, z: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
         z, maps = self._split_noise(z)
+        if self.z_input == "map":
+            return self._from_map(self.fc(z.view(-1, self.z_dim // 16, 4, 4)), maps)
         return self._from_map(self.fc(z).view(-1, self.c0, 4, 4), maps)
