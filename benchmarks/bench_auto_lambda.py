@@ -78,6 +78,7 @@ LEVERS = {
     "auto_3000": dict(diversity="auto", steps=3000),
     "auto_zmap_tile_3000": dict(diversity="auto", v2_z="map", tileable=True, steps=3000),
 }
+TARGET_VARIANT = "auto_t055"  #: the steered rule's column in the main table
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
 GOAL_DIVERSITY, GOAL_LOSS_RATIO = 0.5, 1.5
 
@@ -133,9 +134,14 @@ Notes: skimage's brick is the same file as shared `brick_gray.png`, so the 13 ro
 of `../shared/data/textures/` and scikit-image. Train times are wall times on the 2-core machine with other jobs
 running; the runs themselves are deterministic for the seed. "Exemplar's own crops": 16 random crops of the
 exemplar at the output size, scored with the same loss (seed 1, not the layout metric's reference crops): the real
-texture is 7-43x the collapsed network's loss, which is why any real layout variety costs loss against that
-reference (docs/method.md §8). Levers: each against the λ = 0 run of the same recipe (`lambda0_600` for 600 steps,
-`lambda0_sn8` for spatial noise) and against the plain V2's λ = 0.
+texture is 7-43x the collapsed network's loss (a small crop's Gram matrices are far from the whole exemplar's).
+"Per-image optima" (`--optima`): 8 images each optimized alone (L-BFGS, 200 steps from uniform noise, seed 0),
+scored the same way: 0.37-0.94x the λ = 0 loss at layout 0.72-0.98 on 12 of 13 textures, so a diverse set as close
+to the target as the collapsed network exists; what is short is the generator (docs/method.md §8).
+`--diversity-target 0.55` (`auto_t055`): κ steered per texture so the batch keeps 0.55 of the exemplar's layout
+variety (docs/method.md §4). Levers: each against the λ = 0 run of the same recipe (`lambda0_600`, `lambda0_3000`
+for longer runs, `lambda0_sn8` / `lambda0_zmap*` for architecture changes) and against the plain V2's λ = 0; the
+goal column asks both ratios to be ≤ 1.5.
 """
 
 
@@ -207,7 +213,7 @@ def write_report(rows: Dict[tuple, dict]) -> None:
 
     crops, optima = crop_rows(), crop_rows(OPTIMA)
     names = sorted({t for t, _ in rows})
-    table, met, complete = [], 0, 0
+    table, met, complete, met_target = [], 0, 0, 0
     for t in names:
         base, auto = rows.get((t, "lambda0")), rows.get((t, "auto"))
         if not (base and auto):
@@ -216,21 +222,30 @@ def write_report(rows: Dict[tuple, dict]) -> None:
         ratio = auto["texture_loss"] / base["texture_loss"]
         ok = _goal(auto["layout"], ratio)
         met += ok
+        steered = rows.get((t, TARGET_VARIANT))
+        steered_cell = "-"
+        if steered:
+            s_ratio = steered["texture_loss"] / base["texture_loss"]
+            s_ok = _goal(steered["layout"], s_ratio)
+            met_target += s_ok
+            steered_cell = f"{s_ratio:.2f}× / {steered['layout']:.2f} {'✓' if s_ok else 'miss'}"
         crop = crops.get(t)
         table.append([t, f"{base['texture_loss']:.4f}", f"{auto['texture_loss']:.4f}", f"{ratio:.2f}×",
                       f"{base['layout']:.2f}", f"{auto['layout']:.2f}",
                       f"{crop['crop_loss']:.2f} ({crop['crop_loss'] / base['texture_loss']:.0f}×)" if crop else "-",
                       _optima_cell(optima.get(t), base),
                       f"{auto.get('lambda_first', 0):.3g} → {auto.get('lambda_last', 0):.3g}",
-                      f"{auto['seconds']:.0f} s", "✓" if ok else "miss"])
+                      f"{auto['seconds']:.0f} s", "✓" if ok else "miss", steered_cell])
     header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout",
               "exemplar's own crops: loss (× λ=0)",
               f"{OPTIMA_COUNT} per-image optima: loss (× λ=0) / layout", "λ (first → last step)", "auto train time",
-              f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})"]
+              f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})",
+              "--diversity-target 0.55: ratio / layout / goal"]
     recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
     text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
             f"(TextureNetV2, {recipe}; κ = 1; 16 samples from fixed noise, fp32 Gram loss, layout diversity "
-            f"relative to the exemplar's crops). Goal met on **{met} of {complete}**.\n\n"
+            f"relative to the exemplar's crops). Goal met on **{met} of {complete}** with κ = 1, on "
+            f"**{met_target} of {complete}** with `--diversity-target 0.55` (κ steered per texture).\n\n"
             + markdown_table(header, table) + "\n\n![samples](../docs/images/auto_lambda.jpg)\n")
     levers = []
     for t in names:
@@ -242,14 +257,15 @@ def write_report(rows: Dict[tuple, dict]) -> None:
             plain = rows.get((t, "lambda0"))
             if base is None or plain is None:
                 continue
-            ratio = r["texture_loss"] / base["texture_loss"]
-            levers.append([t, f"`{variant}`", f"{r['texture_loss']:.4f}", f"{ratio:.2f}×",
-                           f"{r['texture_loss'] / plain['texture_loss']:.2f}×", f"{r['layout']:.2f}",
-                           f"{r['seconds']:.0f} s", "✓" if _goal(r["layout"], ratio) else "miss"])
+            ratio, plain_ratio = r["texture_loss"] / base["texture_loss"], r["texture_loss"] / plain["texture_loss"]
+            levers.append([t, f"`{variant}`", f"{r['texture_loss']:.4f}", f"{ratio:.2f}×", f"{plain_ratio:.2f}×",
+                           f"{r['layout']:.2f}", f"{r['seconds']:.0f} s",
+                           "✓" if _goal(r["layout"], max(ratio, plain_ratio)) else "miss"])
     if levers:
         text += ("\n## Levers (`--variants`)\n\n" + "\n".join(f"* `{k}`: {v}" for k, v in LEVERS.items())
                  + "\n\n" + markdown_table(["texture", "variant", "loss", "ratio to its λ = 0",
-                                               "ratio to plain V2 λ = 0", "layout", "train time", "goal"], levers)
+                                               "ratio to plain V2 λ = 0", "layout", "train time",
+                                               "goal (both ratios)"], levers)
                  + "\n")
     (HERE / "RESULTS_auto_lambda.md").write_text(text + NOTES)
     figure(names)
@@ -257,32 +273,34 @@ def write_report(rows: Dict[tuple, dict]) -> None:
 
 
 def figure(names: List[str]) -> None:
-    """Rows of 4 samples: λ = 0 then auto, per texture (Pillow)."""
+    """Rows of 4 samples: λ = 0, auto and (where run) auto with --diversity-target, per texture (Pillow)."""
     from PIL import Image, ImageDraw
 
     tiles = []
     for t in names:
         row = []
-        for variant in ("lambda0", "auto"):
+        for variant in ("lambda0", "auto", TARGET_VARIANT):
             p = RUNS / f"{t}_{variant}" / "eval_samples.png"
             if p.exists():
                 img = Image.open(p).convert("RGB")
                 row.append(img.crop((0, 0, img.width // 2, img.height)))
-        if len(row) == 2:
+        if len(row) >= 2:
             tiles.append((t, row))
     if not tiles:
         return
     w, h = tiles[0][1][0].size
     label, top = 90, 18
-    sheet = Image.new("RGB", (label + 2 * w + 8, top + len(tiles) * (h + 4)), "white")
+    columns = max(len(row) for _, row in tiles)
+    sheet = Image.new("RGB", (label + columns * (w + 8), top + len(tiles) * (h + 4)), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((label, 3), "lambda = 0 (4 samples)", fill="black")
-    draw.text((label + w + 8, 3), "--diversity auto (4 samples)", fill="black")
-    for i, (t, (a, b)) in enumerate(tiles):
+    titles = ["lambda = 0 (4 samples)", "--diversity auto (4 samples)", "... --diversity-target 0.55"]
+    for c in range(columns):
+        draw.text((label + c * (w + 8), 3), titles[c], fill="black")
+    for i, (t, row) in enumerate(tiles):
         y = top + i * (h + 4)
         draw.text((4, y + h // 2 - 6), t, fill="black")
-        sheet.paste(a, (label, y))
-        sheet.paste(b, (label + w + 8, y))
+        for c, img in enumerate(row):
+            sheet.paste(img, (label + c * (w + 8), y))
     out = ROOT / "docs" / "images" / "auto_lambda.jpg"
     sheet.save(out, quality=85)
 

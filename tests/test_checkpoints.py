@@ -322,8 +322,8 @@ def test_format_1_checkpoints_load_with_renamed_keys_and_same_outputs():
     tex = texnet.load(DATA / "texture_v1_format1.pt")
     saved = tex.checkpoint["train_config"]
     assert saved["exemplar"] == "sample:brick" and saved["exemplar_size"] == 32 and "texture" not in saved
-    with torch.no_grad():
-        assert torch.equal(tex(ref["texture_noise"]), ref["texture_output"])
+    with torch.no_grad():  # one float32 ulp apart on some CPUs (oneDNN picks kernels by ISA): same weights, same math
+        torch.testing.assert_close(tex(ref["texture_noise"]), ref["texture_output"], rtol=0, atol=1e-6)
 
 
 def test_a_format_1_run_resumes_with_todays_code(tmp_path):

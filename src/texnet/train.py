@@ -106,7 +106,8 @@ class Trainer:
         self.model = self.dist.wrap(self.generator)  # what training calls: DDP under torchrun
         self.objective = build_objective(self.cfg, self.exemplar, self.device)
         self.dist.attach(self.objective, self.cfg, self.log)
-        self.kappa_control = layout_target(self.cfg, self.exemplar.to(self.device), self.objective.loss.net)
+        self.kappa_control = (layout_target(self.cfg, self.exemplar.to(self.device), self.objective.loss.net)
+                              if self.cfg.diversity_target is not None else None)  # texture runs only (validated)
         #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
         self.precision = self.objective.loss.net.effective_precision(self.device)
         self.optimizer = torch.optim.Adam(self.trainable or self.generator.parameters(), lr=self.cfg.lr)
