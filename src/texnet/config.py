@@ -245,7 +245,7 @@ class TrainConfig:
     #: auto_lambda.LayoutTarget: κ steered to hold the batch's layout diversity (None: κ as given).
     diversity_target: Optional[float] = option(None, "with --diversity auto: steer κ so the batch's layout "
                                                "diversity tracks this share of the exemplar's (e.g. 0.55)",
-                                               above=0, high=2, default_text="fixed κ")
+                                               above=0, high=2, default_text="fixed κ", commands=TEXTURE)
     #: None: 'pixels' (the paper) for a number, 'layout' for --diversity auto (where κ was measured).
     diversity_space: Optional[str] = option(None, "where entropy distances are measured", choices=DIVERSITY_SPACES,
                                             default_text="pixels, as the paper; layout with --diversity auto")
