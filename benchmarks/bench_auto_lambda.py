@@ -185,7 +185,8 @@ def optima_row(texture: str) -> dict:
             "optima_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def crop_rows(path: Path = CROPS) -> Dict[str, dict]:
+def texture_rows(path: Path = CROPS) -> Dict[str, dict]:
+    """One JSON row per texture (the crops' or the optima's file), by texture name."""
     if not path.exists():
         return {}
     return {r["texture"]: r for r in (json.loads(x) for x in path.read_text().splitlines() if x.strip())}
@@ -211,7 +212,7 @@ def _goal(layout: float, ratio: float) -> bool:
 def write_report(rows: Dict[tuple, dict]) -> None:
     from common import markdown_table
 
-    crops, optima = crop_rows(), crop_rows(OPTIMA)
+    crops, optima = texture_rows(), texture_rows(OPTIMA)
     names = sorted({t for t, _ in rows})
     table, met, complete, met_target = [], 0, 0, 0
     for t in names:
@@ -320,7 +321,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         path, make = (OPTIMA, optima_row) if args.optima else (CROPS, crop_row)
         path.parent.mkdir(parents=True, exist_ok=True)
-        have = crop_rows(path)
+        have = texture_rows(path)
         for texture in textures():
             if name_of(texture) not in have and not (args.only and name_of(texture) not in args.only):
                 row = make(texture)

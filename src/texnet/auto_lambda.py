@@ -133,16 +133,14 @@ class LayoutTarget:
             self._step_kappa()
 
 
-def layout_target(cfg, exemplar, net):
-    """The --diversity-target controller of a TrainConfig (None without the option); the exemplar's crops
-    at the training size are its reference, so the exemplar must be larger than the samples."""
+def layout_target(cfg, exemplar, tracker):
+    """The --diversity-target controller of a TrainConfig (None without the option). Its reference is the
+    run's metrics.LayoutTracker's (crops of the exemplar at the training size), so the exemplar must be
+    larger than the samples."""
     if cfg.diversity_target is None:
         return None
-    from .metrics import exemplar_layout_distance
-
-    h, w = exemplar.shape[-2:]
-    if h < cfg.size or w < cfg.size or (h, w) == (cfg.size, cfg.size):
+    if tracker is None or not tracker.active:
+        h, w = exemplar.shape[-2:]
         raise ConfigError(f"--diversity-target compares samples with crops of the exemplar: it must be larger than "
                           f"--size {cfg.size} (it is {w}x{h}); raise --exemplar-size or lower --size")
-    reference = exemplar_layout_distance(exemplar, net, cfg.size)
-    return LayoutTarget(cfg.diversity_target, cfg.diversity_kappa, reference)
+    return LayoutTarget(cfg.diversity_target, cfg.diversity_kappa, tracker.reference)

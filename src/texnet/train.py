@@ -106,17 +106,18 @@ class Trainer:
         self.model = self.dist.wrap(self.generator)  # what training calls: DDP under torchrun
         self.objective = build_objective(self.cfg, self.exemplar, self.device)
         self.dist.attach(self.objective, self.cfg, self.log)
-        self.kappa_control = (layout_target(self.cfg, self.exemplar.to(self.device), self.objective.loss.net)
-                              if self.cfg.diversity_target is not None else None)  # texture runs only (validated)
         #: loss.precision also sets the generator's autocast in training (benchmarks/RESULTS.md).
         self.precision = self.objective.loss.net.effective_precision(self.device)
         self.optimizer = torch.optim.Adam(self.trainable or self.generator.parameters(), lr=self.cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, self.cfg.lr_step, self.cfg.lr_decay)
         self.history: List[Dict[str, float]] = []
         #: Texture runs: layout diversity of the fixed samples at every sample grid (issue 15's metric, in the log).
-        self.layout = None
-        if self.cfg.task == "texture" and self.dist.is_main:
-            self.layout = LayoutTracker(self.exemplar.to(self.device), self.objective.loss.net, self.cfg.size)
+        #: Its exemplar-crop distance is also --diversity-target's reference, needed by every process.
+        tracker = None
+        if self.cfg.task == "texture" and (self.dist.is_main or self.cfg.diversity_target is not None):
+            tracker = LayoutTracker(self.exemplar.to(self.device), self.objective.loss.net, self.cfg.size)
+        self.layout = tracker if self.dist.is_main else None
+        self.kappa_control = layout_target(self.cfg, self.exemplar, tracker)
         self.step = 0
         self.elapsed = 0.0
         self.saved_step: Optional[int] = None

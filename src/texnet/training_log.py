@@ -46,8 +46,10 @@ def summary_lines(history: Sequence[Dict[str, float]], kappa: float, kappa_end, 
     kappas = [r for r in history if "kappa" in r]
     if lams:
         tail = lams[-max(1, len(lams) // 5):]
-        k = f"κ = {kappa:g}" if kappa_end is None else f"κ from {kappa:g} to {kappa_end:g}"
-        k = "κ steered by --diversity-target" if kappas else k
+        if kappas:
+            k = "κ steered by --diversity-target"
+        else:
+            k = f"κ = {kappa:g}" if kappa_end is None else f"κ from {kappa:g} to {kappa_end:g}"
         lines.append(f"--diversity auto ({k}): λ = κ × batch loss went from {lams[0]:.4g} to {lams[-1]:.4g} "
                      f"(mean of the last fifth {sum(tail) / len(tail):.4g}); every step's λ is in losses.csv")
     if kappas:

@@ -114,7 +114,8 @@ class TextureNetV2(Generator):
                                    nn.Conv2d(k_in, cout, 3, padding=1, bias=norm == "none", padding_mode=padding_mode))
             refiners = [nn.Sequential(nn.Conv2d(cout, cout, 3, padding=1, bias=norm == "none", padding_mode=padding_mode),
                                       make_norm(norm, cout), nn.ReLU(inplace=True)) for _ in range(refine)]
-            stages += [up, make_norm(norm, cout), nn.Sequential(nn.ReLU(inplace=True), *refiners)]
+            act = nn.Sequential(nn.ReLU(inplace=True), *refiners) if refine else nn.ReLU(inplace=True)
+            stages += [up, make_norm(norm, cout), act]
             cin = cout
         self.body = nn.Sequential(*stages)
         self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1, padding_mode=padding_mode)
