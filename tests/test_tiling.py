@@ -247,3 +247,11 @@ def test_read_rgb_uint8_converts_modes(tmp_path):
     assert tuple(read_rgb_uint8(tmp_path / "g.png")[1, 1]) == (77, 77, 77)
     with pytest.raises(TexnetError, match="limit"):
         read_rgb_uint8(tmp_path / "a.png", max_pixels=10)
+
+
+def test_the_png_band_is_counted_inside_the_budget(tmp_path):
+    """Streaming to PNG holds one band of rows; the plan must fit the budget with that band, not beside it."""
+    for budget in (24 * MiB, 48 * MiB):
+        info = tiled_sample(TextureNetV1(scales=2, channels=2), 4096, max_memory=budget, out=tmp_path / "o.png",
+                            dry_run=True)
+        assert info["mode"] == "tiled" and info["estimate"] <= budget, (info["tiles"], info["estimate"], budget)
