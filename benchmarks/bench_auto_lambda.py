@@ -77,6 +77,12 @@ LEVERS = {
     "lambda0_3000": dict(diversity=0.0, steps=3000),
     "auto_3000": dict(diversity="auto", steps=3000),
     "auto_zmap_tile_3000": dict(diversity="auto", v2_z="map", tileable=True, steps=3000),
+    "lambda0_nn": dict(diversity=0.0, v2_upsample="nearest"),
+    "auto_t055_nn": dict(diversity="auto", diversity_target=0.55, v2_upsample="nearest"),
+    "lambda0_w2": dict(diversity=0.0, v2_width=1024),
+    "auto_t055_w2": dict(diversity="auto", diversity_target=0.55, v2_width=1024),
+    "lambda0_nn_w2": dict(diversity=0.0, v2_upsample="nearest", v2_width=1024),
+    "auto_t055_nn_w2": dict(diversity="auto", diversity_target=0.55, v2_upsample="nearest", v2_width=1024),
 }
 TARGET_VARIANT = "auto_t055"  #: the steered rule's column in the main table
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)

@@ -211,6 +211,9 @@ class TrainConfig:
                        "map through convolutions (map)", choices=("fc", "map"), commands=TEXTURE)
     #: Extra 3x3 conv + norm + ReLU layers after every TextureNetV2 upsampling (0 = the paper's V2).
     v2_refine: int = option(0, "TextureNetV2: 3x3 conv layers after every upsampling stage", low=0, commands=TEXTURE)
+    #: TextureNetV2 channels at its 4x4 map, halved with every doubling (512: DCGAN's widths, 32 at 64 px).
+    v2_width: int = option(512, "TextureNetV2 channels at the 4x4 map (halved at every doubling, at least 16)",
+                           low=16, commands=TEXTURE)
     #: StyleNet (Johnson et al.): width 32 (16 = the small net), no noise unless diversity is trained.
     stylenet_channels: int = option(32, "StyleNet width (32 = Johnson; 16 = small)", flag="--channels", low=1,
                                     commands=STYLE)
@@ -361,7 +364,8 @@ class TrainConfig:
         if self.generator == "v2":
             extra = {k: v for k, v in (("tileable", self.tileable), ("spatial_noise", self.v2_spatial_noise),
                                        ("z_input", "" if self.v2_z == "fc" else self.v2_z),
-                                       ("refine", self.v2_refine)) if v}
+                                       ("refine", self.v2_refine),
+                                       ("base_channels", self.v2_width if self.v2_width != 512 else 0)) if v}
             return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample,
                                         **extra)
         extra = {"styles": len(self.exemplars)} if len(self.exemplars) > 1 else {}
