@@ -122,3 +122,13 @@ def test_refine_layers_add_convolutions_per_stage_and_round_trip(tmp_path):
     g2 = load(save_checkpoint(tmp_path / "model.pt", g, step=1))
     assert g2.config["refine"] == 2
     torch.testing.assert_close(g2.generate(2, seed=1), g.generate(2, seed=1))
+
+
+def test_v2_width_sets_the_channels_and_its_default_keeps_old_specs():
+    from texnet.config import TrainConfig
+
+    base = dict(task="texture", exemplar="sample:brick", generator="v2", size=16)
+    assert "base_channels" not in TrainConfig(**base).resolved().generator_spec()[1]
+    name, kwargs = TrainConfig(**base, v2_width=64).resolved().generator_spec()
+    g = build_generator(name, kwargs)
+    assert g.c0 == 64 and g.to_rgb.in_channels == 16

@@ -130,8 +130,13 @@ def _balanced(n: int, count: int, align: int) -> int:
 
 
 def plan_tiles(size: Tuple[int, int], run: Tuple[int, int], align: int, halo: int, circular: bool,
-               bytes_per_pixel: float, budget: int, fixed_bytes: int, tile=None, what: str = "image") -> TilePlan:
-    """Choose tiles (given `tile`, or the cheapest that fit `budget`); ConfigError if nothing fits."""
+               bytes_per_pixel: float, budget: int, fixed_bytes: int, tile=None, what: str = "image",
+               row_bytes: int = 0) -> TilePlan:
+    """Choose tiles (given `tile`, or the cheapest that fit `budget`); ConfigError if nothing fits.
+
+    `row_bytes`: memory per row of a band of tiles held on top of `fixed_bytes` (the PNG sink's band), so
+    each candidate is judged with its own band height counted.
+    """
     H, W = run
     plan = TilePlan(size, run, align, halo, circular, bytes_per_pixel, budget, fixed_bytes)
     room = budget - fixed_bytes
@@ -145,7 +150,8 @@ def plan_tiles(size: Tuple[int, int], run: Tuple[int, int], align: int, halo: in
             raise ConfigError(f"tile must be positive, got {tile}")
         plan.rows = _spans(H, min(H, align_up(th, align)))
         plan.cols = _spans(W, min(W, align_up(tw, align)))
-        need = plan.window_bytes(plan.max_window_pixels()) + fixed_bytes
+        plan.fixed_bytes += plan.rows[0][1] * row_bytes
+        need = plan.window_bytes(plan.max_window_pixels()) + plan.fixed_bytes
         if need > budget:
             raise ConfigError(f"tile {tw}x{th} needs ~{format_bytes(need)}, more than max_memory {format_bytes(budget)}; "
                               "use a smaller tile or leave it out to choose one")
@@ -158,7 +164,8 @@ def plan_tiles(size: Tuple[int, int], run: Tuple[int, int], align: int, halo: in
             continue  # the same bands as a smaller count
         previous = cy
         wy = H if ny == 1 else (cy + 2 * halo if circular else min(H, cy + 2 * halo))
-        max_wx = int(room / per_px) // max(1, wy)
+        fixed = fixed_bytes + cy * row_bytes
+        max_wx = int(max(0, budget - fixed) / per_px) // max(1, wy)
         if max_wx >= W:
             nx, cx = 1, W
         else:
@@ -169,9 +176,9 @@ def plan_tiles(size: Tuple[int, int], run: Tuple[int, int], align: int, halo: in
                 continue
             nx = -(-W // cx_max)
             cx = min(W, _balanced(W, nx, align))
-        cand = TilePlan(size, run, align, halo, circular, bytes_per_pixel, budget, fixed_bytes,
+        cand = TilePlan(size, run, align, halo, circular, bytes_per_pixel, budget, fixed,
                         _spans(H, cy), _spans(W, cx))
-        if cand.window_bytes(cand.max_window_pixels()) + fixed_bytes > budget:
+        if cand.window_bytes(cand.max_window_pixels()) + fixed > budget:
             continue
         cost = cand.computed_pixels()
         if best is None or cost < best[0]:
@@ -179,7 +186,7 @@ def plan_tiles(size: Tuple[int, int], run: Tuple[int, int], align: int, halo: in
         if ny > 1 and nx == 1 and best[1] is cand:
             break  # more bands only add halo
     if best is None:
-        smallest = (align + 2 * halo) ** 2 * per_px + fixed_bytes
+        smallest = (align + 2 * halo) ** 2 * per_px + fixed_bytes + align * row_bytes
         raise ConfigError(f"max_memory {format_bytes(budget)} is too small for this {what}: even the smallest tile "
                           f"({align + 2 * halo}x{align + 2 * halo} px with its halo) needs ~{format_bytes(smallest)}")
     return best[1]

@@ -294,11 +294,8 @@ def _choose(task, model: InferenceModel, tile, budget: int, to_file: bool, mode:
                           "raise max_memory or use mode='tiled'")
     if to_file:
         fixed -= out_bytes
-    plan = plan_tiles(task.size, task.run, task.align, task.halo, task.circular, per_px, budget, fixed, tile, what)
-    if to_file:  # the sink holds one band of tile rows: plan again with it counted (a band only shrinks)
-        band_bytes = max(b - a for a, b in plan.rows) * w * 3
-        plan = plan_tiles(task.size, task.run, task.align, task.halo, task.circular, per_px, budget,
-                          fixed + band_bytes, tile, what)
+    plan = plan_tiles(task.size, task.run, task.align, task.halo, task.circular, per_px, budget, fixed, tile, what,
+                      row_bytes=w * 3 if to_file else 0)  # the PNG sink holds one band of tile rows
     info.update(mode="tiled", tiles=[len(plan.rows), len(plan.cols)], halo=plan.halo,
                 estimate=int(plan.window_bytes(plan.max_window_pixels()) + plan.fixed_bytes),
                 computed_pixels=plan.computed_pixels())
