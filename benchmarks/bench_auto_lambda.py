@@ -83,6 +83,8 @@ LEVERS = {
     "auto_t055_w2": dict(diversity="auto", diversity_target=0.55, v2_width=1024),
     "lambda0_nn_w2": dict(diversity=0.0, v2_upsample="nearest", v2_width=1024),
     "auto_t055_nn_w2": dict(diversity="auto", diversity_target=0.55, v2_upsample="nearest", v2_width=1024),
+    "lambda0_sw": dict(diversity=0.0, loss=dict(texture_loss="sw")),
+    "auto_t055_sw": dict(diversity="auto", diversity_target=0.55, loss=dict(texture_loss="sw")),
 }
 TARGET_VARIANT = "auto_t055"  #: the steered rule's column in the main table
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
@@ -202,7 +204,7 @@ def texture_rows(path: Path = CROPS) -> Dict[str, dict]:
 LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05": "lambda0_lr05", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8",
               "auto_zmap": "lambda0_zmap", "auto_zmap_tile": "lambda0_zmap_tile",
               "auto_3000": "lambda0_3000", "auto_zmap_tile_3000": "lambda0_3000", "auto_zmt_r1": "lambda0_zmt_r1",
-              "auto_r1": "lambda0_r1"}
+              "auto_r1": "lambda0_r1", "auto_t055_sw": "lambda0_sw"}
 
 
 def _optima_cell(row, base) -> str:

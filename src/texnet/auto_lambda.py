@@ -104,12 +104,8 @@ class LayoutTarget:
             raise ConfigError(f"--diversity-target needs a target > 0 and a layout reference > 0 "
                               f"(got {target}, {reference})")
         self.target, self.reference = float(target), float(reference)
-        self.log_kappa0 = self.log_kappa = math.log(kappa)
+        self.kappa0 = self.kappa = float(kappa)  # κ itself is the state (not log κ): a logged κ resumes exactly
         self.level: float | None = None
-
-    @property
-    def kappa(self) -> float:
-        return math.exp(self.log_kappa)
 
     def update(self, batch_layout_distance: float) -> dict:
         """One step's feedback (the batch's mean pairwise layout distance); returns the step's log entries:
@@ -121,15 +117,14 @@ class LayoutTarget:
         return {"kappa": used, "layout_level": self.level}
 
     def _step_kappa(self) -> None:
-        bound = math.log(self.RANGE)
-        self.log_kappa += self.GAIN * (self.target - self.level) / self.target
-        self.log_kappa = min(max(self.log_kappa, self.log_kappa0 - bound), self.log_kappa0 + bound)
+        self.kappa *= math.exp(self.GAIN * (self.target - self.level) / self.target)
+        self.kappa = min(max(self.kappa, self.kappa0 / self.RANGE), self.kappa0 * self.RANGE)
 
     def restore(self, history) -> None:
         """Continue a resumed run: the last logged κ and level, then that step's update."""
         rows = [r for r in history if "kappa" in r and r.get("layout_level") is not None]
         if rows:
-            self.log_kappa, self.level = math.log(rows[-1]["kappa"]), float(rows[-1]["layout_level"])
+            self.kappa, self.level = float(rows[-1]["kappa"]), float(rows[-1]["layout_level"])
             self._step_kappa()
 
 
