@@ -22,8 +22,15 @@ HELD_OUT = ("chelsea", "camera")
 STYLE = "sample:gravel"
 
 
-def run(quick: bool, fast: dict) -> Dict[str, object]:
+def training_config(photos: Path, channels: int, size: int, batch: int, steps: int):
+    """The StyleNet recipe both widths train with (only the width differs)."""
     from texnet.config import TrainConfig
+
+    return TrainConfig(task="style", exemplar=STYLE, content_dir=str(photos), generator="stylenet",
+                       stylenet_channels=channels, size=size, batch_size=batch, steps=steps, device="cpu", seed=0)
+
+
+def run(quick: bool, fast: dict) -> Dict[str, object]:
     from texnet.images import load_image, save_image
     from texnet.inference import prepare_inference
     from texnet.losses import build_loss
@@ -45,8 +52,7 @@ def run(quick: bool, fast: dict) -> Dict[str, object]:
         held = [load_image(f"sample:{n}", size=eval_size) for n in HELD_OUT]
         for ch in (32, 16):
             log(f"[quality] training StyleNet(channels={ch}) {steps} steps at {size}², batch {batch}")
-            cfg = TrainConfig(task="style", texture=STYLE, content_dir=str(photos), generator="stylenet",
-                              stylenet_channels=ch, size=size, batch_size=batch, steps=steps, device="cpu", seed=0)
+            cfg = training_config(photos, ch, size, batch, steps)
             tr = Trainer(cfg, tmp / f"run{ch}", overwrite=True, show_progress=False, log=lambda m: None)
             last = []
             import time

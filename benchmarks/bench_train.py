@@ -32,10 +32,10 @@ def cases(quick: bool, tmp: Path):
     style_size, style_batch = (64, 2) if quick else (256, 4)
     tex_size, tex_batch = (32, 4) if quick else (128, 8)
     yield ("stylenet", f"StyleNet IN {style_size}², batch {style_batch}",
-           TrainConfig(task="style", texture="sample:gravel", content_dir=str(content_folder(tmp)), generator="stylenet",
+           TrainConfig(task="style", exemplar="sample:gravel", content_dir=str(content_folder(tmp)), generator="stylenet",
                        size=style_size, batch_size=style_batch, steps=10**6, device="cpu", seed=0))
     yield ("texturenet_v2", f"TextureNetV2 {tex_size}², batch {tex_batch}, λ=0.03",
-           TrainConfig(task="texture", texture="sample:brick", generator="v2", size=tex_size, batch_size=tex_batch,
+           TrainConfig(task="texture", exemplar="sample:brick", generator="v2", size=tex_size, batch_size=tex_batch,
                        diversity=0.03, steps=10**6, device="cpu", seed=0))
 
 

@@ -374,9 +374,6 @@ DEFAULTS_RATIONALE = [
     "0.001 → 0.24.", ""]
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def render_large(large) -> list:
     """The large-image section (bench_large.py): memory and time per case, eager vs peer, ONNX vs PyTorch."""
@@ -404,3 +401,7 @@ def render_large(large) -> list:
             lines += [f"int8 ONNX vs fp32 on a held-out photo (512 px): mean {cost['mean_255']}/255, "
                       f"max {cost['max_255']}/255", ""]
     return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

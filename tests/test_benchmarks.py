@@ -1,0 +1,55 @@
+"""`make bench` keeps running as the library changes: its scripts import, build valid configs and render reports.
+
+Nothing here is timed; the benchmarks' numbers are not checked (they are measured, see benchmarks/RESULTS.md).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench_path():
+    sys.path.insert(0, str(BENCHMARKS))
+    yield
+    sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.mark.parametrize("script", sorted(p.stem for p in BENCHMARKS.glob("*.py")))
+def test_script_imports(bench_path, script):
+    importlib.import_module(script)
+
+
+def test_training_benchmarks_build_valid_configs(bench_path, tmp_path):
+    bench_train = importlib.import_module("bench_train")
+    bench_quality = importlib.import_module("bench_quality")
+    configs = [cfg for _, _, cfg in bench_train.cases(True, tmp_path)]
+    configs.append(bench_quality.training_config(bench_train.content_folder(tmp_path), 16, 64, 2, 10))
+    for cfg in configs:
+        resolved = cfg.resolved()
+        assert resolved.exemplar and resolved.generator
+
+
+def test_report_renders_every_section(tmp_path):
+    """As `make bench` runs it: a script, whose functions must all be defined before its main runs."""
+    machine = {"cpu": "test cpu", "cores": 2, "memory_gib": 1, "torch": "x", "torch_threads": 1, "fast_bf16": False,
+               "gpu": None, "load_average_start": 0.0}
+    large = {"large": [{"case": "stylize_1024_bf16", "mode": "single", "seconds": 1.0, "peak_rss_mib": 500.0}],
+             "eager_1024": {"bf16": {"before_ms": 2.0, "after_ms": 1.0, "speedup": 2.0, "lite_ms": 1.5,
+                                     "after_vs_lite": 1.5}},
+             "onnx": {"128": {"torch_fp32": 4.0, "torch_bf16_fast": 3.0, "onnx_fp32": 2.0, "onnx_fp32_phase": 2.5}}}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"machine": machine, "quick": True, "started": "now", "seconds": 60,
+                                   "repeats": 1, "large": large}))
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), "--render", str(results)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert "stylize_1024_bf16" in md and "| 128 | 4.0 |" in md
