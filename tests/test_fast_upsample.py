@@ -106,3 +106,13 @@ def test_half_precision_stylenet_runs_nhwc_on_the_cpu_by_default():
     x = torch.rand(1, 3, 40, 24)
     d = (stylize_image(g, x, precision="bf16") - stylize_image(g, x)).abs()
     assert float(d.max()) < 0.03 and float(d.mean()) < 0.005
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_narrow_stylenet_runs_in_bf16(channels_last):
+    """With --channels <= 4 the first conv has as few outputs as the RGB one: it is folded too and must stay bf16."""
+    torch.manual_seed(5)
+    g = StyleNet(channels=4).eval()
+    x = torch.rand(1, 3, 24, 16)
+    d = (stylize_image(g, x, precision="bf16", channels_last=channels_last) - stylize_image(g, x)).abs()
+    assert float(d.max()) < 0.05 and float(d.mean()) < 0.01

@@ -249,3 +249,18 @@ def test_cli_inference_flags():
     cfg = inference_config(p.parse_args(["sample", "--model", "m.pt", "--out", "o", "--precision", "bf16",
                                          "--channels-last"]))
     assert cfg.precision == "bf16" and cfg.channels_last
+
+
+def test_inference_compile_compiles_the_default_fast_path():
+    """`--precision bf16 --compile` really compiles (inductor failed on the NHWC phase rewrite and fell back)."""
+    import warnings
+
+    g = StyleNet(channels=4).eval()
+    x = torch.rand(1, 3, 16, 16)
+    model = prepare_inference(g, precision="bf16", compile=True)
+    assert not model.channels_last and model.fast_upsample
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to eager warns
+        y = stylize_image(model, x)
+    assert model.compiled
+    assert float((y - stylize_image(g, x)).abs().max()) < 0.05

@@ -148,10 +148,11 @@ class FoldedOutputConv(nn.Module):
     multiply-adds, ~1.5x faster on CPU.
     """
 
-    def __init__(self, pad: int, conv: nn.Conv2d):
+    def __init__(self, pad: int, conv: nn.Conv2d, keep_float: bool = True):
         super().__init__()
         co, ci, kh, kw = conv.weight.shape
         self.pad, self.k, self.out_channels = pad, kw, co
+        self.keep_float = keep_float  # a bf16 input gets its float32 sum back (only for the generator's last conv)
         self.conv = conv  # kept for the banded executor and for reference
         folded = conv.weight.detach().permute(0, 3, 1, 2).reshape(co * kw, ci, kh, 1)  # channel c*k + dx
         self.folded = nn.Parameter(folded.contiguous(), requires_grad=False)
@@ -175,14 +176,19 @@ class FoldedOutputConv(nn.Module):
             y.add_(t[:, :, dx, :, dx:dx + w])
         if self.conv.bias is not None:
             y.add_(self.conv.bias.detach().float().view(1, -1, 1, 1))
-        return y if xp.dtype in (torch.float32, torch.bfloat16) else y.to(xp.dtype)  # bf16 keeps the float32 sum
+        return y if xp.dtype == torch.float32 or (self.keep_float and xp.dtype == torch.bfloat16) else y.to(xp.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.padded(F.pad(x, (self.pad,) * 4, mode="reflect"))
 
 
 def _fold_output_convs(g: nn.Module) -> int:
-    """Replace Sequential(ReflectionPad2d(p), Conv2d(c, <= 4, k x k)) layers by FoldedOutputConv; returns how many."""
+    """Replace Sequential(ReflectionPad2d(p), Conv2d(c, <= 4, k x k)) layers by FoldedOutputConv; returns how many.
+
+    Only the network's last conv keeps a float32 result from a bf16 input: an inner one (StyleNet's first conv
+    when --channels <= 4) feeds bf16 layers and must return bf16."""
+    convs = [m for m in g.modules() if isinstance(m, nn.Conv2d)]
+    last = convs[-1] if convs else None
     count = 0
     for parent in list(g.modules()):
         for name, m in list(parent.named_children()):
@@ -190,7 +196,7 @@ def _fold_output_convs(g: nn.Module) -> int:
                     and isinstance(m[1], nn.Conv2d) and m[1].out_channels <= 4 and m[1].kernel_size[0] > 1 \
                     and m[1].stride == (1, 1) and m[1].padding == (0, 0) and m[1].groups == 1 \
                     and len(set(m[0].padding)) == 1 and m[0].padding[0] == m[1].kernel_size[0] // 2:
-                setattr(parent, name, FoldedOutputConv(m[0].padding[0], m[1]))
+                setattr(parent, name, FoldedOutputConv(m[0].padding[0], m[1], keep_float=m[1] is last))
                 count += 1
     return count
 

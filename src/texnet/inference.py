@@ -6,7 +6,10 @@ and padding in fp32 and cast around every layer, which measured slower),
 `channels_last` stores it NHWC (None, the default: NHWC for a StyleNet's
 bf16/fp16 copy on the CPU, where oneDNN's NHWC convolutions are 1.2-2x faster
 and instance norm keeps the layout; TextureNetV1 is slower NHWC), `compile` wraps it in `torch.compile` (falls
-back to eager if that fails). `fast_upsample` (on whenever a copy is made)
+back to eager if that fails; a compiled copy is NCHW unless channels_last is asked, because inductor in torch
+2.13 fails on the NHWC phase interleave, and an asked-for NHWC compiled copy skips that rewrite). On the CPU the
+eager NHWC bf16 path measured as fast as the compiled one or faster (benchmarks/RESULTS.md).
+`fast_upsample` (on whenever a copy is made, except that NHWC compiled case)
 rewrites the copy's "nearest x2 + pad + 3x3 conv" stages into exact
 low-resolution phase convolutions (fast_upsample.py): equal up to float
 rounding (~1e-6), not bit-identical. Outputs always come back as float32 on the CPU.
@@ -57,12 +60,15 @@ class InferenceModel(nn.Module):
         device = next(g.parameters()).device
         self.precision = resolve_precision(precision, device)
         self.dtype = DTYPES[self.precision]
-        if channels_last is None:  # auto: a StyleNet's half-precision CPU fast path is NHWC
-            channels_last = device.type == "cpu" and self.precision != "fp32" and getattr(g, "nhwc_on_cpu", False)
+        if channels_last is None:  # auto: a StyleNet's half-precision eager CPU fast path is NHWC
+            channels_last = (device.type == "cpu" and self.precision != "fp32" and not compile
+                             and getattr(g, "nhwc_on_cpu", False))
         self.channels_last = bool(channels_last)
         self.source = g
         copied = self.precision != "fp32" or self.channels_last or compile
-        self.fast_upsample = copied if fast_upsample is None else bool(fast_upsample)
+        if fast_upsample is None:  # inductor (torch 2.13) fails on the NHWC phase interleave: no rewrite there
+            fast_upsample = copied and not (compile and self.channels_last)
+        self.fast_upsample = bool(fast_upsample)
         if not copied and not self.fast_upsample:
             self.g = g  # the default path: the generator itself, bit-identical
         else:
