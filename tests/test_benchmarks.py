@@ -53,3 +53,13 @@ def test_report_renders_every_section(tmp_path):
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
     assert "stylize_1024_bf16" in md and "| 128 | 4.0 |" in md
+
+
+def test_a_partial_run_replaces_only_its_sections(bench_path):
+    run = importlib.import_module("run")
+    full = {"sections": ["train", "large"], "started": "t0", "train": {"a": 1}, "large": {"old": 1}}
+    partial = {"sections": ["large"], "started": "t1", "large": {"new": 2}}
+    merged = run.merge_runs([full, partial])
+    assert merged["train"] == {"a": 1} and merged["large"] == {"new": 2}
+    assert merged["reruns"] == [{"sections": ["large"], "started": "t1"}]
+    assert full["large"] == {"old": 1}  # the inputs are left as they were

@@ -176,7 +176,7 @@ class FoldedOutputConv(nn.Module):
             y.add_(t[:, :, dx, :, dx:dx + w])
         if self.conv.bias is not None:
             y.add_(self.conv.bias.detach().float().view(1, -1, 1, 1))
-        return y if xp.dtype == torch.float32 or (self.keep_float and xp.dtype == torch.bfloat16) else y.to(xp.dtype)
+        return y if self.keep_float and xp.dtype == torch.bfloat16 else y.to(xp.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.padded(F.pad(x, (self.pad,) * 4, mode="reflect"))
