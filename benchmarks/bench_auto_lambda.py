@@ -1,7 +1,8 @@
 """`--diversity auto` on every texture: texture loss ratio and layout diversity vs the λ = 0 network.
 
 For each texture, two TextureNetV2 runs through `texnet.train` (the code path
-of `texnet train-texture`), same recipe and seed: λ = 0 and `--diversity auto`.
+of `texnet train-texture`, its defaults), same recipe and seed: λ = 0 and
+`--diversity auto`.
 Each trained network draws 16 samples from fixed noise; they are scored with
 the fp32 Gram loss against the exemplar (the training loss, relative scale)
 and with `metrics.layout_diversity` (16 exemplar crops, seed 0; 1.0 = as
@@ -40,12 +41,21 @@ CROPS = HERE / "results" / "auto_lambda_crops.jsonl"
 OPTIMA = HERE / "results" / "auto_lambda_optima.jsonl"
 OPTIMA_COUNT, OPTIMA_STEPS = 8, 200
 RUNS = HERE / "results" / "auto_lambda_runs"
+#: Near-twins (`--twins`): metrics.layout_twins of 64 samples of each trained diverse network, and of 64 crops.
+TWINS = HERE / "results" / "auto_lambda_twins.jsonl"
+TWIN_SAMPLES = 64
 #: skimage's brick is also shared/data/textures/brick_gray.png (the same file): it is listed once.
 SKIMAGE = ["sample:grass", "sample:gravel"]
 RECIPE = dict(size=64, exemplar_size=128, steps=300, batch_size=8, seed=0)
+#: The defaults of `texnet train-texture --generator v2`: z in R^8, and with --diversity auto a layout target 0.55.
 VARIANTS = {"lambda0": dict(diversity=0.0), "auto": dict(diversity="auto")}
-#: Levers measured against the two above (`--variants NAME...`; docs/method.md §4 reports what each did).
+#: The defaults before 2026-12-03, under every lever below unless it sets them itself: the paper's z in R^256
+#: and a constant κ (the levers were measured then; docs/method.md §8 reports what each did).
+LEGACY = dict(z_dim=256, diversity_target=0.0)
+#: Levers (`--variants NAME...`), each on top of LEGACY.
 LEVERS = {
+    "lambda0_z256": dict(diversity=0.0),
+    "auto_z256": dict(diversity="auto"),
     "lambda0_sn8": dict(diversity=0.0, v2_spatial_noise=8),
     "auto_sn8": dict(diversity="auto", v2_spatial_noise=8),
     "auto_sn8_k05": dict(diversity="auto", v2_spatial_noise=8, diversity_kappa=0.5),
@@ -86,8 +96,14 @@ LEVERS = {
     "lambda0_sw": dict(diversity=0.0, loss=dict(texture_loss="sw")),
     "auto_t055_sw": dict(diversity="auto", diversity_target=0.55, loss=dict(texture_loss="sw")),
     "auto_t055_3000": dict(diversity="auto", diversity_target=0.55, steps=3000),
+    "lambda0_z2": dict(diversity=0.0, z_dim=2),
+    "auto_t055_z2": dict(diversity="auto", diversity_target=0.55, z_dim=2),
+    "lambda0_z4": dict(diversity=0.0, z_dim=4),
+    "auto_t055_z4": dict(diversity="auto", diversity_target=0.55, z_dim=4),
+    "lambda0_z1": dict(diversity=0.0, z_dim=1),
+    "auto_t055_z1": dict(diversity="auto", diversity_target=0.55, z_dim=1),
 }
-TARGET_VARIANT = "auto_t055"  #: the steered rule's column in the main table
+PAPER_Z_VARIANT = "auto_t055"  #: the main table's comparison: the paper's z in R^256 with the same layout target
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
 GOAL_DIVERSITY, GOAL_LOSS_RATIO = 0.5, 1.5
 
@@ -119,7 +135,7 @@ def run_one(texture: str, variant: str) -> dict:
     from texnet.images import make_grid, save_image
     from texnet.train import train
 
-    options = {**RECIPE, **{**VARIANTS, **LEVERS}[variant]}
+    options = {**RECIPE, **(LEGACY if variant in LEVERS else {}), **{**VARIANTS, **LEVERS}[variant]}
     options["loss"] = LossConfig(**options.get("loss", {}))
     options.setdefault("generator", "v2")
     cfg = TrainConfig(task="texture", exemplar=texture, **options).resolved()
@@ -147,10 +163,12 @@ texture is 7-43x the collapsed network's loss (a small crop's Gram matrices are 
 "Per-image optima" (`--optima`): 8 images each optimized alone (L-BFGS, 200 steps from uniform noise, seed 0),
 scored the same way: 0.37-0.94x the λ = 0 loss at layout 0.72-0.98 on 12 of 13 textures, so a diverse set as close
 to the target as the collapsed network exists; what is short is the generator (docs/method.md §8).
-`--diversity-target 0.55` (`auto_t055`): κ steered per texture so the batch keeps 0.55 of the exemplar's layout
-variety (docs/method.md §4). Levers: each against the λ = 0 run of the same recipe (`lambda0_600`, `lambda0_3000`
-for longer runs, `lambda0_sn8` / `lambda0_zmap*` for architecture changes) and against the plain V2's λ = 0; the
-goal column asks both ratios to be ≤ 1.5.
+`--diversity auto` steers κ per texture so the batch keeps 0.55 of the exemplar's layout variety (docs/method.md
+§4), and TextureNetV2's z is 8-dimensional (§8). Levers run on the defaults before that change (`LEGACY`: the
+paper's z ∈ R^256, a constant κ, unless the lever sets them), each against the λ = 0 run of the same recipe
+(`lambda0_z256`; `lambda0_600`, `lambda0_3000` for longer runs, `lambda0_sn8` / `lambda0_zmap*` /
+`lambda0_z2` ... for architecture changes) and against today's plain V2 λ = 0; the goal column asks both ratios
+to be ≤ 1.5.
 """
 
 
@@ -166,6 +184,30 @@ def crop_row(texture: str) -> dict:
     crops = random_crops(exemplar, SAMPLES, RECIPE["size"], seed=1)  # not the metric's own reference crops (seed 0)
     score = score_samples(crops, exemplar)
     return {"texture": name_of(texture), "crop_loss": score["texture_loss"], "crop_layout": score["layout"]}
+
+
+def twin_rows(texture: str, variants: List[str]) -> List[dict]:
+    """metrics.layout_twins of 64 samples of each finished run of `variants` and of 64 exemplar crops: a mean
+    pairwise distance can come from a low-dimensional family where every sample has a near-twin."""
+    import texnet
+    from texnet.config import LossConfig, TrainConfig
+    from texnet.diversity import LAYOUT_LAYERS
+    from texnet.exemplars import training_exemplar
+    from texnet.losses import build_loss
+    from texnet.metrics import layout_twins, random_crops
+
+    cfg = TrainConfig(task="texture", exemplar=texture, generator="v2", **RECIPE).resolved()
+    exemplar = training_exemplar(cfg, lambda m: None)
+    net = build_loss(LossConfig(precision="fp32"), exemplar, with_content=False, extra_layers=list(LAYOUT_LAYERS)).net
+    crops = random_crops(exemplar, TWIN_SAMPLES, RECIPE["size"], seed=3)
+    rows = [{"texture": name_of(texture), "variant": "crops", "twins": layout_twins(crops, net)}]
+    for variant in variants:
+        ckpt = RUNS / f"{name_of(texture)}_{variant}" / "checkpoint.pt"
+        if ckpt.is_file():
+            with torch.no_grad():
+                samples = texnet.load(ckpt).generate(TWIN_SAMPLES, seed=5)
+            rows.append({"texture": name_of(texture), "variant": variant, "twins": layout_twins(samples, net)})
+    return rows
 
 
 def optima_row(texture: str) -> dict:
@@ -205,7 +247,19 @@ def texture_rows(path: Path = CROPS) -> Dict[str, dict]:
 LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05": "lambda0_lr05", "auto_sn8": "lambda0_sn8", "auto_sn8_k05": "lambda0_sn8",
               "auto_zmap": "lambda0_zmap", "auto_zmap_tile": "lambda0_zmap_tile",
               "auto_3000": "lambda0_3000", "auto_zmap_tile_3000": "lambda0_3000", "auto_zmt_r1": "lambda0_zmt_r1",
-              "auto_r1": "lambda0_r1", "auto_t055_sw": "lambda0_sw"}
+              "auto_r1": "lambda0_r1", "auto_t055_sw": "lambda0_sw",
+              "auto_t055_z2": "lambda0_z2", "auto_t055_z4": "lambda0_z4", "auto_t055_z1": "lambda0_z1"}
+#: The λ = 0 reference of a lever not in LEVER_BASE: the plain V2 of the same (legacy) defaults.
+LEGACY_BASE = "lambda0_z256"
+
+
+def _twins() -> Dict[tuple, dict]:
+    return done(TWINS)
+
+
+def _twin_cell(twins: Dict[tuple, dict], t: str, variant: str) -> str:
+    r = twins.get((t, variant))
+    return f"{r['twins']:.2f}" if r else "-"
 
 
 def _optima_cell(row, base) -> str:
@@ -221,9 +275,9 @@ def _goal(layout: float, ratio: float) -> bool:
 def write_report(rows: Dict[tuple, dict]) -> None:
     from common import markdown_table
 
-    crops, optima = texture_rows(), texture_rows(OPTIMA)
+    crops, optima, twins = texture_rows(), texture_rows(OPTIMA), _twins()
     names = sorted({t for t, _ in rows})
-    table, met, complete, met_target = [], 0, 0, 0
+    table, met, complete, met_paper, paper_count = [], 0, 0, 0, 0
     for t in names:
         base, auto = rows.get((t, "lambda0")), rows.get((t, "auto"))
         if not (base and auto):
@@ -232,30 +286,34 @@ def write_report(rows: Dict[tuple, dict]) -> None:
         ratio = auto["texture_loss"] / base["texture_loss"]
         ok = _goal(auto["layout"], ratio)
         met += ok
-        steered = rows.get((t, TARGET_VARIANT))
-        steered_cell = "-"
-        if steered:
-            s_ratio = steered["texture_loss"] / base["texture_loss"]
-            s_ok = _goal(steered["layout"], s_ratio)
-            met_target += s_ok
-            steered_cell = f"{s_ratio:.2f}× / {steered['layout']:.2f} {'✓' if s_ok else 'miss'}"
+        paper, paper_base = rows.get((t, PAPER_Z_VARIANT)), rows.get((t, LEGACY_BASE))
+        paper_cell = "-"
+        if paper and paper_base:
+            p_ratio = paper["texture_loss"] / paper_base["texture_loss"]
+            p_ok = _goal(paper["layout"], p_ratio)
+            met_paper, paper_count = met_paper + p_ok, paper_count + 1
+            paper_cell = f"{p_ratio:.2f}× / {paper['layout']:.2f} {'✓' if p_ok else 'miss'}"
         crop = crops.get(t)
         table.append([t, f"{base['texture_loss']:.4f}", f"{auto['texture_loss']:.4f}", f"{ratio:.2f}×",
                       f"{base['layout']:.2f}", f"{auto['layout']:.2f}",
                       f"{crop['crop_loss']:.2f} ({crop['crop_loss'] / base['texture_loss']:.0f}×)" if crop else "-",
                       _optima_cell(optima.get(t), base),
                       f"{auto.get('lambda_first', 0):.3g} → {auto.get('lambda_last', 0):.3g}",
-                      f"{auto['seconds']:.0f} s", "✓" if ok else "miss", steered_cell])
+                      f"{auto['seconds']:.0f} s", "✓" if ok else "miss", paper_cell,
+                      " / ".join(_twin_cell(twins, t, v) for v in ("auto", PAPER_Z_VARIANT, "crops"))])
     header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout",
               "exemplar's own crops: loss (× λ=0)",
               f"{OPTIMA_COUNT} per-image optima: loss (× λ=0) / layout", "λ (first → last step)", "auto train time",
               f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})",
-              "--diversity-target 0.55: ratio / layout / goal"]
+              "z ∈ R^256 (the paper's V2), same target: ratio to its λ = 0 / layout / goal",
+              f"near-twins ({TWIN_SAMPLES} samples; nearest / mean layout distance): auto / z ∈ R^256 / crops"]
     recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
     text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
-            f"(TextureNetV2, {recipe}; κ = 1; 16 samples from fixed noise, fp32 Gram loss, layout diversity "
-            f"relative to the exemplar's crops). Goal met on **{met} of {complete}** with κ = 1, on "
-            f"**{met_target} of {complete}** with `--diversity-target 0.55` (κ steered per texture).\n\n"
+            f"(TextureNetV2 with texnet's defaults: z ∈ R^8 and, with `--diversity auto`, κ steered to a layout "
+            f"target of 0.55; {recipe}; 16 samples from fixed noise, fp32 Gram loss, layout diversity relative "
+            f"to the exemplar's crops). Goal met on **{met} of {complete}**"
+            + (f"; with the paper's z ∈ R^256 and the same target on {met_paper} of {paper_count}" if paper_count
+               else "") + ".\n\n"
             + markdown_table(header, table) + "\n\n![samples](../docs/images/auto_lambda.jpg)\n")
     levers = []
     for t in names:
@@ -263,18 +321,18 @@ def write_report(rows: Dict[tuple, dict]) -> None:
             r = rows.get((t, variant))
             if r is None or variant.startswith("lambda0"):
                 continue
-            base = rows.get((t, LEVER_BASE.get(variant, "lambda0")))
+            base = rows.get((t, LEVER_BASE.get(variant, LEGACY_BASE)))
             plain = rows.get((t, "lambda0"))
             if base is None or plain is None:
                 continue
             ratio, plain_ratio = r["texture_loss"] / base["texture_loss"], r["texture_loss"] / plain["texture_loss"]
             levers.append([t, f"`{variant}`", f"{r['texture_loss']:.4f}", f"{ratio:.2f}×", f"{plain_ratio:.2f}×",
-                           f"{r['layout']:.2f}", f"{r['seconds']:.0f} s",
+                           f"{r['layout']:.2f}", _twin_cell(twins, t, variant), f"{r['seconds']:.0f} s",
                            "✓" if _goal(r["layout"], max(ratio, plain_ratio)) else "miss"])
     if levers:
         text += ("\n## Levers (`--variants`)\n\n" + "\n".join(f"* `{k}`: {v}" for k, v in LEVERS.items())
                  + "\n\n" + markdown_table(["texture", "variant", "loss", "ratio to its λ = 0",
-                                               "ratio to plain V2 λ = 0", "layout", "train time",
+                                               "ratio to plain V2 λ = 0", "layout", "near-twins", "train time",
                                                "goal (both ratios)"], levers)
                  + "\n")
     (HERE / "RESULTS_auto_lambda.md").write_text(text + NOTES)
@@ -289,7 +347,7 @@ def figure(names: List[str]) -> None:
     tiles = []
     for t in names:
         row = []
-        for variant in ("lambda0", "auto", TARGET_VARIANT):
+        for variant in ("lambda0", "auto", PAPER_Z_VARIANT):
             p = RUNS / f"{t}_{variant}" / "eval_samples.png"
             if p.exists():
                 img = Image.open(p).convert("RGB")
@@ -303,7 +361,7 @@ def figure(names: List[str]) -> None:
     columns = max(len(row) for _, row in tiles)
     sheet = Image.new("RGB", (label + columns * (w + 8), top + len(tiles) * (h + 4)), "white")
     draw = ImageDraw.Draw(sheet)
-    titles = ["lambda = 0 (4 samples)", "--diversity auto (4 samples)", "... --diversity-target 0.55"]
+    titles = ["lambda = 0 (4 samples)", "--diversity auto (4 samples)", "the same with z in R^256"]
     for c in range(columns):
         draw.text((label + c * (w + 8), 3), titles[c], fill="black")
     for i, (t, row) in enumerate(tiles):
@@ -322,6 +380,8 @@ def main() -> None:
     ap.add_argument("--crops", action="store_true", help="score the exemplars' own crops (the real texture's loss)")
     ap.add_argument("--optima", action="store_true",
                     help=f"score {OPTIMA_COUNT} per-image L-BFGS optima per texture (what optimization reaches)")
+    ap.add_argument("--twins", action="store_true",
+                    help=f"near-twins among {TWIN_SAMPLES} samples of every finished diverse run (and of crops)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS) + list(LEVERS),
                     help="which variants to run (default: λ = 0 and auto)")
@@ -337,6 +397,15 @@ def main() -> None:
                 with open(path, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
+    elif args.twins:
+        torch.set_num_threads(args.threads)
+        rows = []
+        for texture in textures():
+            if not (args.only and name_of(texture) not in args.only):
+                rows += twin_rows(texture, ["auto", *(v for v in LEVERS if not v.startswith("lambda0"))])
+        TWINS.parent.mkdir(parents=True, exist_ok=True)
+        kept = [r for r in _twins().values() if (r["texture"], r["variant"]) not in {(x["texture"], x["variant"]) for x in rows}]
+        TWINS.write_text("".join(json.dumps(r) + "\n" for r in kept + rows))
     elif not args.report:
         torch.set_num_threads(args.threads)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

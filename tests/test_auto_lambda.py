@@ -92,10 +92,12 @@ def test_diversity_auto_trains_in_the_layout_space_and_logs_every_lambda(tmp_pat
 
     from helpers_cli import run_cli
 
-    rc, out, err = run_cli(V2_AUTO + ["--diversity", "auto", "--diversity-kappa", "0.5", "--out", tmp_path / "r"], capsys)
+    rc, out, err = run_cli(V2_AUTO + ["--diversity", "auto", "--diversity-kappa", "0.5", "--diversity-target", "0",
+                                      "--out", tmp_path / "r"], capsys)
     assert rc == 0, err
     saved = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
     assert saved["diversity"] == "auto" and saved["diversity_space"] == "layout" and saved["diversity_kappa"] == 0.5
+    assert saved["diversity_target"] == 0  # 0: a constant κ
     rows = list(csv.DictReader(open(tmp_path / "r" / "losses.csv")))
     assert len(rows) == 3
     for r in rows:

@@ -16,7 +16,7 @@ from texnet.diversity import (
 from texnet.errors import ConfigError
 from texnet.images import load_image, resize
 from texnet.loss_network import LossNetwork
-from texnet.metrics import exemplar_layout_distance, layout_distance, layout_diversity, random_crops
+from texnet.metrics import exemplar_layout_distance, layout_distance, layout_diversity, layout_twins, random_crops
 
 
 # --------------------------------------------------------------------------- the math
@@ -108,6 +108,17 @@ def test_brightness_fields_over_one_crop_score_far_below_distinct_crops(layout_n
     assert lay_bright < 0.1
     assert pix_ratio > 0.3  # the brightness set is not trivially similar in pixels...
     assert lay_bright / lay_crops < 0.2 * pix_ratio  # ...but the layout metric discounts it
+
+
+def test_layout_twins_tell_pairs_of_near_twins_from_distinct_layouts(layout_net, brick128, one_thread):
+    """Three crops, each twice with a ±3 % brightness change: as far apart on average as six crops, but every
+    sample has a twin; the mean pairwise distance cannot see that, the nearest-neighbour ratio does."""
+    crops = random_crops(brick128, 3, 64, seed=7)
+    twins = torch.cat([crops, (crops * 1.03).clamp(0, 1)])
+    distinct = random_crops(brick128, 6, 64, seed=7)
+    assert layout_twins(twins, layout_net) < 0.05
+    assert layout_twins(distinct, layout_net) > 0.5
+    assert layout_distance(twins, layout_net) > 0.5 * layout_distance(distinct, layout_net)
 
 
 def test_layout_diversity_is_the_distance_over_the_exemplar_reference(layout_net, brick128, one_thread):

@@ -60,3 +60,35 @@ def test_target_needs_auto_and_an_exemplar_larger_than_the_samples(tmp_path):
         texture_config(generator="v2", diversity="auto", diversity_target=0.5, diversity_kappa_end=0.5).validate()
     with pytest.raises(ConfigError, match="must be larger than"):
         _run(tmp_path, "small", exemplar_size=32)
+
+
+def test_diversity_auto_steers_to_the_layout_target_by_default_with_an_eight_dimensional_z():
+    from texnet.auto_lambda import LAYOUT_TARGET
+    from texnet.config import V2_Z_DIM
+
+    auto = texture_config(generator="v2", diversity="auto").resolved().validate()
+    assert auto.diversity_target == LAYOUT_TARGET == 0.55 and auto.z_dim == V2_Z_DIM == 8
+    assert auto.generator_spec()[1]["z_dim"] == 8
+    # 0 turns the controller off; a κ schedule or a number λ has no target; --v2-z map keeps a 4x4x16 z
+    assert texture_config(generator="v2", diversity="auto", diversity_target=0).resolved().diversity_target == 0
+    scheduled = texture_config(generator="v2", diversity="auto", diversity_kappa_end=0.5).resolved().validate()
+    assert scheduled.diversity_target == 0
+    assert texture_config(generator="v2", diversity=0.1).resolved().validate().diversity_target == 0
+    assert texture_config(generator="v2", v2_z="map").resolved().z_dim == 256
+    assert texture_config(generator="v2", z_dim=256).resolved().z_dim == 256
+
+
+def test_a_run_saved_before_the_target_default_resumes_as_a_constant_kappa():
+    from texnet.config import to_dict, train_config_from_saved
+
+    old = to_dict(texture_config(generator="v2", diversity="auto", z_dim=256))  # unresolved: target None
+    assert old["diversity_target"] is None
+    assert train_config_from_saved(old).diversity_target == 0.0
+    new = to_dict(texture_config(generator="v2", diversity="auto").resolved())
+    assert train_config_from_saved(new).diversity_target == 0.55
+
+
+def test_the_default_target_on_a_too_small_exemplar_says_how_to_go_on(tmp_path):
+    with pytest.raises(ConfigError, match="--diversity-target 0"):
+        train(texture_config(generator="v2", diversity="auto", batch_size=3, steps=2, exemplar_size=32),
+              tmp_path / "r", show_progress=False, log=quiet)

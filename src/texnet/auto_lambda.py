@@ -41,6 +41,9 @@ from .errors import ConfigError
 
 #: κ of the layout-space entropy: ~1.45x the λ = 0 texture loss on brick and grass (measured, see above).
 AUTO_KAPPA = 1.0
+#: --diversity-target's default for texture networks: the goal's 0.5 of the exemplar's layout variety plus a
+#: margin (the controller settles within a few hundredths of it; docs/method.md §4).
+LAYOUT_TARGET = 0.55
 
 
 def parse_diversity(text: str):
@@ -132,10 +135,11 @@ def layout_target(cfg, exemplar, tracker):
     """The --diversity-target controller of a TrainConfig (None without the option). Its reference is the
     run's metrics.LayoutTracker's (crops of the exemplar at the training size), so the exemplar must be
     larger than the samples."""
-    if cfg.diversity_target is None:
+    if not cfg.diversity_target:
         return None
     if tracker is None or not tracker.active:
         h, w = exemplar.shape[-2:]
         raise ConfigError(f"--diversity-target compares samples with crops of the exemplar: it must be larger than "
-                          f"--size {cfg.size} (it is {w}x{h}); raise --exemplar-size or lower --size")
+                          f"--size {cfg.size} (it is {w}x{h}); raise --texture-size, lower --size, or give "
+                          "--diversity-target 0 (a constant κ)")
     return LayoutTarget(cfg.diversity_target, cfg.diversity_kappa, tracker.reference)

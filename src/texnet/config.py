@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
-from .auto_lambda import AUTO_KAPPA, check_diversity, parse_diversity
+from .auto_lambda import AUTO_KAPPA, LAYOUT_TARGET, check_diversity, parse_diversity
 from .objective import DIVERSITY_SPACES
 from .distributed import ENTROPY_SCOPES
 from .errors import ConfigError
@@ -158,6 +158,14 @@ TASK_DEFAULTS = {
 #: add-style trains only one style's scale/bias rows: a few hundred steps (chosen here; seconds to minutes).
 ADD_STYLE_DEFAULTS = {"steps": 300}
 GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
+#: TextureNetV2's z size through its FC layers: 8, not the paper's 256. With --diversity auto (64 px, 300 steps,
+#: layout target 0.55) z in R^8 reached the target at 1.82x (bark) / 2.22x (brick) the λ = 0 loss where z in R^256
+#: needed 2.48x / 3.58x. z in R^2 cost less still (1.60x / 1.88x) but made a 2-D sheet of layouts: among 64
+#: samples each had a near-twin (nearest-neighbour layout distance 0.07 of the mean pairwise one, against 0.37
+#: for z in R^8 and 0.33-0.37 for overlapping crops of the exemplar). The λ = 0 loss is the same (method.md §8).
+V2_Z_DIM = 8
+#: --v2-z map reads z as a 16-channel 4x4 map.
+Z_MAP_DIM = 256
 GENERATORS = {"v1": "TextureNetV1", "v2": "TextureNetV2", "stylenet": "StyleNet"}
 TASKS = tuple(TASK_DEFAULTS)
 TEXTURE, STYLE, ADD_STYLE = ("train-texture",), ("train-style",), ("add-style",)
@@ -195,8 +203,10 @@ class TrainConfig:
     v1_scales: int = option(6, "TextureNetV1 noise scales", flag="--scales", low=1, commands=TEXTURE)
     v1_channels: int = option(8, "TextureNetV1 channels per block", low=1, commands=TEXTURE)
     padding: str = option("circular", "TextureNetV1 padding (circular: tileable)", choices=PADDINGS, commands=TEXTURE)
-    #: TextureNetV2 (paper §6): z in R^256, DCGAN-style transposed convolutions.
-    z_dim: int = option(256, "TextureNetV2 noise size", low=1, commands=TEXTURE)
+    #: TextureNetV2's noise size. The paper (§6): z in R^256. texnet: V2_Z_DIM through the fully connected
+    #: layers (more layout variety for less loss with the entropy term, docs/method.md §8); 256 for --v2-z map.
+    z_dim: Optional[int] = option(None, "TextureNetV2 noise size", low=1, commands=TEXTURE,
+                                  default_text=f"{V2_Z_DIM} (the paper: 256; docs/method.md §8), 256 with --v2-z map")
     v2_upsample: str = option("transposed", "TextureNetV2 upsampling (transposed, as the paper)",
                               flag="--upsample", choices=V2_UPSAMPLING, commands=TEXTURE)
     #: TextureNetV2 with circular convolutions after its 4x4 map: periodic, seamless output (seams.seam_score).
@@ -245,10 +255,13 @@ class TrainConfig:
     diversity_kappa_end: Optional[float] = option(None, "with --diversity auto: κ at the last step (geometric "
                                                   "schedule from --diversity-kappa)", above=0,
                                                   default_text="constant κ")
-    #: auto_lambda.LayoutTarget: κ steered to hold the batch's layout diversity (None: κ as given).
+    #: auto_lambda.LayoutTarget: κ steered to hold the batch's layout diversity (0: κ as given). None resolves
+    #: to auto_lambda.LAYOUT_TARGET for texture networks with --diversity auto (docs/method.md §4), else 0.
     diversity_target: Optional[float] = option(None, "with --diversity auto: steer κ so the batch's layout "
-                                               "diversity tracks this share of the exemplar's (e.g. 0.55)",
-                                               above=0, high=2, default_text="fixed κ", commands=TEXTURE)
+                                               "diversity tracks this share of the exemplar's (0: a constant κ)",
+                                               low=0, high=2, commands=TEXTURE,
+                                               default_text=f"{LAYOUT_TARGET} with --diversity auto "
+                                               "(0 with --diversity-kappa-end)")
     #: None: 'pixels' (the paper) for a number, 'layout' for --diversity auto (where κ was measured).
     diversity_space: Optional[str] = option(None, "where entropy distances are measured", choices=DIVERSITY_SPACES,
                                             default_text="pixels, as the paper; layout with --diversity auto")
@@ -305,6 +318,11 @@ class TrainConfig:
             cfg.content_dir = SAMPLE_PHOTOS
         if cfg.diversity_space is None:
             cfg.diversity_space = "layout" if cfg.diversity == "auto" else "pixels"
+        if cfg.z_dim is None:
+            cfg.z_dim = V2_Z_DIM if cfg.v2_z == "fc" else Z_MAP_DIM
+        if cfg.diversity_target is None:
+            steered = cfg.task == "texture" and cfg.diversity == "auto" and cfg.diversity_kappa_end is None
+            cfg.diversity_target = LAYOUT_TARGET if steered else 0.0
         return cfg
 
     @property
@@ -318,7 +336,7 @@ class TrainConfig:
         check_diversity(self.diversity)
         if self.diversity_kappa_end is not None and self.diversity != "auto":
             raise ConfigError("--diversity-kappa-end schedules κ of --diversity auto; add --diversity auto or drop it")
-        if self.diversity_target is not None and (self.diversity != "auto" or self.diversity_kappa_end is not None
+        if self.diversity_target and (self.diversity != "auto" or self.diversity_kappa_end is not None
                                                   or self.task != "texture"):
             raise ConfigError("--diversity-target steers κ of --diversity auto for texture networks; use it with "
                               "--diversity auto (train-texture) and without --diversity-kappa-end")
@@ -470,6 +488,9 @@ RENAMED_TRAIN_KEYS = {"texture": "exemplar", "texture_size": "exemplar_size"}
 
 
 def train_config_from_saved(data: Dict[str, Any]) -> TrainConfig:
-    """The TrainConfig stored in a checkpoint of any format version (old keys renamed)."""
+    """The TrainConfig stored in a checkpoint of any format version (old keys renamed). Runs save resolved
+    configs, so a None --diversity-target is from before it had a default: it meant a constant κ."""
     data = {RENAMED_TRAIN_KEYS.get(k, k): v for k, v in dict(data or {}).items()}
+    if data.get("diversity_target", None) is None:
+        data["diversity_target"] = 0.0
     return from_dict(TrainConfig, data)

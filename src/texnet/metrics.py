@@ -88,6 +88,20 @@ def layout_distance(samples: torch.Tensor, net: LossNetwork, layers: Sequence[st
     return float(d[iu[0], iu[1]].mean())
 
 
+@torch.no_grad()
+def layout_twins(samples: torch.Tensor, net: LossNetwork, layers: Sequence[str] = LAYOUT_LAYERS) -> float:
+    """Mean layout distance of each sample to its nearest other sample, over the mean pairwise distance: near 0
+    when a set is made of near-twins (a low-dimensional family of layouts), as high as the exemplar's crops when
+    every sample is its own layout. The mean pairwise distance alone cannot tell these apart."""
+    n = samples.shape[0]
+    if n < 2:
+        raise ConfigError("the layout distance compares samples: it needs at least 2")
+    d = layout_distances(_features(net, samples, layers))
+    iu = torch.triu_indices(n, n, offset=1, device=d.device)
+    nearest = d.masked_fill(torch.eye(n, dtype=torch.bool, device=d.device), float("inf")).min(dim=1).values
+    return float(nearest.mean() / d[iu[0], iu[1]].mean().clamp_min(1e-12))
+
+
 def random_crops(image: torch.Tensor, n: int, size, seed: int = 0) -> torch.Tensor:
     """n crops of `size` (h, w) at positions drawn from `seed`, from a (1, 3, H, W) image: always the same for a seed."""
     h, w = hw(size)

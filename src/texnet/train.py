@@ -114,7 +114,7 @@ class Trainer:
         #: Texture runs: layout diversity of the fixed samples at every sample grid (issue 15's metric, in the log).
         #: Its exemplar-crop distance is also --diversity-target's reference, needed by every process.
         tracker = None
-        if self.cfg.task == "texture" and (self.dist.is_main or self.cfg.diversity_target is not None):
+        if self.cfg.task == "texture" and (self.dist.is_main or self.cfg.diversity_target):
             tracker = LayoutTracker(self.exemplar.to(self.device), self.objective.loss.net, self.cfg.size)
         self.layout = tracker if self.dist.is_main else None
         self.kappa_control = layout_target(self.cfg, self.exemplar, tracker)
