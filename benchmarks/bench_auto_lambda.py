@@ -161,7 +161,7 @@ running; the runs themselves are deterministic for the seed. "Exemplar's own cro
 exemplar at the output size, scored with the same loss (seed 1, not the layout metric's reference crops): the real
 texture is 8-44x the collapsed network's loss (a small crop's Gram matrices are far from the whole exemplar's).
 "Per-image optima" (`--optima`): 8 images each optimized alone (L-BFGS, 200 steps from uniform noise, seed 0),
-scored the same way (previous stop, z ∈ R^256 λ = 0 references): 0.37-0.94x the λ = 0 loss at layout 0.72-0.98 on 12 of 13 textures, so a diverse set as close
+scored the same way: 0.40-0.87x the λ = 0 loss at layout 0.72-0.96 on 12 of 13 textures, so a diverse set as close
 to the target as the collapsed network exists; what is short is the generator (docs/method.md §8).
 `--diversity auto` steers κ per texture so the batch keeps 0.55 of the exemplar's layout variety (docs/method.md
 §4), and TextureNetV2's z is 8-dimensional (§8). Levers run on the defaults before that change (`LEGACY`: the
