@@ -253,10 +253,6 @@ LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05":
 LEGACY_BASE = "lambda0_z256"
 
 
-def _twins() -> Dict[tuple, dict]:
-    return done(TWINS)
-
-
 def _twin_cell(twins: Dict[tuple, dict], t: str, variant: str) -> str:
     r = twins.get((t, variant))
     return f"{r['twins']:.2f}" if r else "-"
@@ -275,7 +271,7 @@ def _goal(layout: float, ratio: float) -> bool:
 def write_report(rows: Dict[tuple, dict]) -> None:
     from common import markdown_table
 
-    crops, optima, twins = texture_rows(), texture_rows(OPTIMA), _twins()
+    crops, optima, twins = texture_rows(), texture_rows(OPTIMA), done(TWINS)
     names = sorted({t for t, _ in rows})
     table, met, complete, met_paper, paper_count = [], 0, 0, 0, 0
     for t in names:
@@ -404,8 +400,8 @@ def main() -> None:
             if not (args.only and name_of(texture) not in args.only):
                 rows += twin_rows(texture, ["auto", *(v for v in LEVERS if not v.startswith("lambda0"))])
         TWINS.parent.mkdir(parents=True, exist_ok=True)
-        kept = [r for r in _twins().values() if (r["texture"], r["variant"]) not in {(x["texture"], x["variant"]) for x in rows}]
-        TWINS.write_text("".join(json.dumps(r) + "\n" for r in kept + rows))
+        merged = {**done(TWINS), **{(r["texture"], r["variant"]): r for r in rows}}  # new rows replace old ones
+        TWINS.write_text("".join(json.dumps(r) + "\n" for r in merged.values()))
     elif not args.report:
         torch.set_num_threads(args.threads)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

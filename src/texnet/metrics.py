@@ -77,15 +77,22 @@ def _features(net: LossNetwork, images: torch.Tensor, layers: Sequence[str], chu
     return [torch.cat([p[name] for p in parts]) for name in layers]
 
 
+def _layout_matrix(samples: torch.Tensor, net: LossNetwork, layers: Sequence[str]) -> torch.Tensor:
+    """The (N, N) layout distances of a set of at least 2 samples."""
+    if samples.shape[0] < 2:
+        raise ConfigError("the layout distance compares samples: it needs at least 2")
+    return layout_distances(_features(net, samples, layers))
+
+
+def _mean_over_pairs(d: torch.Tensor) -> torch.Tensor:
+    iu = torch.triu_indices(d.shape[0], d.shape[0], offset=1, device=d.device)
+    return d[iu[0], iu[1]].mean()
+
+
 @torch.no_grad()
 def layout_distance(samples: torch.Tensor, net: LossNetwork, layers: Sequence[str] = LAYOUT_LAYERS) -> float:
     """Mean pairwise cosine distance of unit-normalized features (position by position), over layers and pairs."""
-    n = samples.shape[0]
-    if n < 2:
-        raise ConfigError("the layout distance compares samples: it needs at least 2")
-    d = layout_distances(_features(net, samples, layers))
-    iu = torch.triu_indices(n, n, offset=1, device=d.device)
-    return float(d[iu[0], iu[1]].mean())
+    return float(_mean_over_pairs(_layout_matrix(samples, net, layers)))
 
 
 @torch.no_grad()
@@ -93,13 +100,9 @@ def layout_twins(samples: torch.Tensor, net: LossNetwork, layers: Sequence[str] 
     """Mean layout distance of each sample to its nearest other sample, over the mean pairwise distance: near 0
     when a set is made of near-twins (a low-dimensional family of layouts), as high as the exemplar's crops when
     every sample is its own layout. The mean pairwise distance alone cannot tell these apart."""
-    n = samples.shape[0]
-    if n < 2:
-        raise ConfigError("the layout distance compares samples: it needs at least 2")
-    d = layout_distances(_features(net, samples, layers))
-    iu = torch.triu_indices(n, n, offset=1, device=d.device)
-    nearest = d.masked_fill(torch.eye(n, dtype=torch.bool, device=d.device), float("inf")).min(dim=1).values
-    return float(nearest.mean() / d[iu[0], iu[1]].mean().clamp_min(1e-12))
+    d = _layout_matrix(samples, net, layers)
+    nearest = d.masked_fill(torch.eye(d.shape[0], dtype=torch.bool, device=d.device), float("inf")).min(dim=1).values
+    return float(nearest.mean() / _mean_over_pairs(d).clamp_min(1e-12))
 
 
 def random_crops(image: torch.Tensor, n: int, size, seed: int = 0) -> torch.Tensor:

@@ -160,7 +160,7 @@ class Reproduction:
 
     def _texture_cfg(self, **kw) -> TrainConfig:
         p = self.p
-        # z_dim: the paper's 256 (texnet's default is 2, measured for --diversity auto; docs/method.md §8).
+        # z_dim: the paper's 256 (texnet's default is config.V2_Z_DIM, measured for --diversity auto; method.md §8).
         base = dict(task="texture", exemplar=self.texture, generator="v2", size=p.texture_size, z_dim=256,
                     batch_size=p.texture_batch, steps=p.texture_steps, lr_step=p.texture_lr_step, seed=p.seed,
                     device=str(self.device), loss=self.texture_loss_cfg, v1_scales=p.v1_scales,
