@@ -16,10 +16,13 @@ exemplar at 128 px, 300 Adam steps, batch 8 — where κ was measured
     PYTHONPATH=src python benchmarks/bench_auto_lambda.py                 # every texture
     PYTHONPATH=src python benchmarks/bench_auto_lambda.py --only brick rock
     PYTHONPATH=src python benchmarks/bench_auto_lambda.py --report        # table + figure from the results so far
+    PYTHONPATH=src python benchmarks/bench_auto_lambda.py --size 128      # the same at 128 px (exemplar 256 px)
 
 Results: one JSON line per (texture, variant) in benchmarks/results/auto_lambda.jsonl (runs already there are
 skipped, so it can be split across processes or resumed); `--report` writes benchmarks/RESULTS_auto_lambda.md and
-docs/images/auto_lambda.jpg.
+docs/images/auto_lambda.jpg. `--size N` (other than 64) keeps its own files: results/auto_lambda_Npx*.jsonl,
+RESULTS_auto_lambda_Npx.md, docs/images/auto_lambda_Npx.jpg. Each row also holds the samples' per-layer Gram terms
+(`layers`): where a diverse network's excess loss over λ = 0 sits.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -41,6 +44,7 @@ CROPS = HERE / "results" / "auto_lambda_crops.jsonl"
 OPTIMA = HERE / "results" / "auto_lambda_optima.jsonl"
 OPTIMA_COUNT, OPTIMA_STEPS = 8, 200
 RUNS = HERE / "results" / "auto_lambda_runs"
+REPORT, FIGURE = HERE / "RESULTS_auto_lambda.md", ROOT / "docs" / "images" / "auto_lambda.jpg"
 #: Near-twins (`--twins`): metrics.layout_twins of 64 samples of each trained diverse network, and of 64 crops.
 TWINS = HERE / "results" / "auto_lambda_twins.jsonl"
 TWIN_SAMPLES = 64
@@ -102,6 +106,10 @@ LEVERS = {
     "auto_t055_z4": dict(diversity="auto", diversity_target=0.55, z_dim=4),
     "lambda0_z1": dict(diversity=0.0, z_dim=1),
     "auto_t055_z1": dict(diversity="auto", diversity_target=0.55, z_dim=1),
+    #: Today's defaults (None: z in R^8, target 0.55) with 600 steps; at --size 128 this is exactly
+    #: `texnet train-texture --texture T --generator v2 --diversity auto` with every other flag at its default.
+    "lambda0_d600": dict(diversity=0.0, z_dim=None, diversity_target=None, steps=600),
+    "auto_d600": dict(diversity="auto", z_dim=None, diversity_target=None, steps=600),
 }
 PAPER_Z_VARIANT = "auto_t055"  #: the main table's comparison: the paper's z in R^256 with the same layout target
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
@@ -117,8 +125,9 @@ def name_of(texture: str) -> str:
     return texture.split(":", 1)[1] if texture.startswith("sample:") else Path(texture).stem
 
 
-def done(path: Path = RESULTS) -> Dict[tuple, dict]:
-    rows = {}
+def done(path: Optional[Path] = None) -> Dict[tuple, dict]:
+    """(texture, variant) -> row of a results file (default: RESULTS, read when called: --size rebinds it)."""
+    path, rows = path or RESULTS, {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
@@ -129,9 +138,11 @@ def done(path: Path = RESULTS) -> Dict[tuple, dict]:
 
 def run_one(texture: str, variant: str) -> dict:
     """Train one network and score its samples."""
+    import texnet
     from texnet.apps.zoo_quality import TEXTURE_SAMPLES, TEXTURE_SEED, score_samples
     from texnet.config import LossConfig, TrainConfig
     from texnet.exemplars import training_exemplar
+    from texnet.files import read_csv
     from texnet.images import make_grid, save_image
     from texnet.train import train
 
@@ -141,17 +152,56 @@ def run_one(texture: str, variant: str) -> dict:
     cfg = TrainConfig(task="texture", exemplar=texture, **options).resolved()
     cfg.validate()
     out = RUNS / f"{name_of(texture)}_{variant}"
-    t0 = time.perf_counter()
-    result = train(cfg, out, overwrite=True, show_progress=False, log=lambda m: None)
-    seconds = time.perf_counter() - t0
-    samples = result.generator.float().eval().generate(TEXTURE_SAMPLES, seed=TEXTURE_SEED)
+    if reusable(out, cfg):  # e.g. `make zoo`'s bark and burlap runs (and their λ = 0) are this recipe at 128 px
+        generator, history = texnet.load(out / "model.pt"), read_csv(out / "losses.csv")
+        seconds, history = float(history[-1]["seconds"]), [{k: float(v) for k, v in r.items() if v} for r in history]
+    else:
+        t0 = time.perf_counter()
+        result = train(cfg, out, overwrite=True, show_progress=False, log=lambda m: None)
+        seconds, generator, history = time.perf_counter() - t0, result.generator, result.history
+    samples = generator.float().eval().generate(TEXTURE_SAMPLES, seed=TEXTURE_SEED)
     row = {"texture": name_of(texture), "variant": variant, "seconds": round(seconds, 1),
            **score_samples(samples, training_exemplar(cfg, lambda m: None))}
-    lams = [r["lambda"] for r in result.history if "lambda" in r]
+    lams = [r["lambda"] for r in history if "lambda" in r]
     if lams:
         row["lambda_first"], row["lambda_last"] = lams[0], lams[-1]
+    row["layers"] = layer_losses(samples, training_exemplar(cfg, lambda m: None))
     save_image(make_grid(list(samples[:8]), ncol=8), out / "eval_samples.png")
     return row
+
+
+def reusable(run: Path, cfg) -> bool:
+    """A finished run of this recipe in `run`, where an unset exemplar_size counts if it is the native side."""
+    import dataclasses
+
+    from texnet.apps.zoo import finished_run_matches
+    from texnet.images import load_image
+
+    if finished_run_matches(run, cfg):
+        return True
+    native = max(load_image(cfg.exemplar).shape[-2:]) == cfg.exemplar_size
+    return native and finished_run_matches(run, dataclasses.replace(cfg, exemplar_size=None))
+
+
+def layer_losses(samples: torch.Tensor, exemplar: torch.Tensor) -> Dict[str, float]:
+    """Mean per-layer Gram term (relative scale, fp32) of the samples: the texture loss is their sum."""
+    from texnet.config import LossConfig
+    from texnet.losses import build_loss
+
+    loss = build_loss(LossConfig(precision="fp32"), exemplar, with_content=False)
+    with torch.no_grad():
+        parts = [loss.texture.per_layer(loss.net(chunk, layers=loss.layers)) for chunk in samples.split(8)]
+    return {name: round(float(torch.cat([p[name] for p in parts]).mean()), 5) for name in parts[0]}
+
+
+def use_size(size: int) -> None:
+    """Run the recipe at another output side (exemplar at twice it), with results, report and figure of its own."""
+    global RESULTS, CROPS, OPTIMA, RUNS, TWINS, REPORT, FIGURE
+    RECIPE.update(size=size, exemplar_size=2 * size)
+    tag = f"_{size}px"
+    RESULTS, CROPS, OPTIMA, TWINS = (p.with_name(p.stem + tag + p.suffix) for p in (RESULTS, CROPS, OPTIMA, TWINS))
+    RUNS = RUNS.with_name(RUNS.name + tag)
+    REPORT, FIGURE = REPORT.with_name(f"RESULTS_auto_lambda{tag}.md"), FIGURE.with_name(f"auto_lambda{tag}.jpg")
 
 
 NOTES = """
@@ -169,6 +219,14 @@ paper's z ∈ R^256, a constant κ, unless the lever sets them), each against th
 (`lambda0_z256`; `lambda0_600`, `lambda0_3000` for longer runs, `lambda0_sn8` / `lambda0_zmap*` /
 `lambda0_z2` ... for architecture changes) and against today's plain V2 λ = 0; the goal column asks both ratios
 to be ≤ 1.5.
+"""
+
+#: Notes of a `--size` other than 64 (the 64-px notes quote that table's numbers).
+NOTES_OTHER_SIZE = """
+Notes: the same recipe as RESULTS_auto_lambda.md (64 px) at another output side, the exemplar at twice it (walnut,
+128 px native, and stone33, 156 px, are upsampled to it). Train times are wall times on the 2-core machine with
+another run beside it; the runs are deterministic for the seed. The last column: the samples' relu5_1 Gram term
+(that layer's map is the output side / 16) and the share of the diverse network's excess over λ = 0 it holds.
 """
 
 
@@ -236,8 +294,9 @@ def optima_row(texture: str) -> dict:
             "optima_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def texture_rows(path: Path = CROPS) -> Dict[str, dict]:
-    """One JSON row per texture (the crops' or the optima's file), by texture name."""
+def texture_rows(path: Optional[Path] = None) -> Dict[str, dict]:
+    """One JSON row per texture (the crops' or the optima's file; default: CROPS), by texture name."""
+    path = path or CROPS
     if not path.exists():
         return {}
     return {r["texture"]: r for r in (json.loads(x) for x in path.read_text().splitlines() if x.strip())}
@@ -248,7 +307,8 @@ LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05":
               "auto_zmap": "lambda0_zmap", "auto_zmap_tile": "lambda0_zmap_tile",
               "auto_3000": "lambda0_3000", "auto_zmap_tile_3000": "lambda0_3000", "auto_zmt_r1": "lambda0_zmt_r1",
               "auto_r1": "lambda0_r1", "auto_t055_sw": "lambda0_sw",
-              "auto_t055_z2": "lambda0_z2", "auto_t055_z4": "lambda0_z4", "auto_t055_z1": "lambda0_z1"}
+              "auto_t055_z2": "lambda0_z2", "auto_t055_z4": "lambda0_z4", "auto_t055_z1": "lambda0_z1",
+              "auto_d600": "lambda0_d600"}
 #: The λ = 0 reference of a lever not in LEVER_BASE: the plain V2 of the same (legacy) defaults.
 LEGACY_BASE = "lambda0_z256"
 
@@ -262,6 +322,20 @@ def _optima_cell(row, base) -> str:
     if not row:
         return "-"
     return f"{row['optima_loss']:.3f} ({row['optima_loss'] / base['texture_loss']:.2f}×) / {row['optima_layout']:.2f}"
+
+
+#: The deepest texture layer: at 64 px a 4x4 map, where most of the diverse networks' excess loss sat.
+DEEP = "relu5_1"
+
+
+def _deep_share(base: dict, auto: dict) -> str:
+    """The deepest layer's Gram term at λ = 0 and with auto, and its share of auto's excess loss."""
+    if "layers" not in base or "layers" not in auto:
+        return "-"
+    b, a = base["layers"][DEEP], auto["layers"][DEEP]
+    excess = auto["texture_loss"] - base["texture_loss"]
+    share = f" ({(a - b) / excess:.0%})" if excess > 0 else ""
+    return f"{b:.4f} / {a:.4f}{share}"
 
 
 def _goal(layout: float, ratio: float) -> bool:
@@ -296,13 +370,15 @@ def write_report(rows: Dict[tuple, dict]) -> None:
                       _optima_cell(optima.get(t), base),
                       f"{auto.get('lambda_first', 0):.3g} → {auto.get('lambda_last', 0):.3g}",
                       f"{auto['seconds']:.0f} s", "✓" if ok else "miss", paper_cell,
-                      " / ".join(_twin_cell(twins, t, v) for v in ("auto", PAPER_Z_VARIANT, "crops"))])
+                      " / ".join(_twin_cell(twins, t, v) for v in ("auto", PAPER_Z_VARIANT, "crops")),
+                      _deep_share(base, auto)])
     header = ["texture", "λ=0 loss", "auto loss", "loss ratio", "λ=0 layout", "auto layout",
               "exemplar's own crops: loss (× λ=0)",
               f"{OPTIMA_COUNT} per-image optima: loss (× λ=0) / layout", "λ (first → last step)", "auto train time",
               f"goal (layout ≥ {GOAL_DIVERSITY}, ratio ≤ {GOAL_LOSS_RATIO})",
               "z ∈ R^256 (the paper's V2), same target: ratio to its λ = 0 / layout / goal",
-              f"near-twins ({TWIN_SAMPLES} samples; nearest / mean layout distance): auto / z ∈ R^256 / crops"]
+              f"near-twins ({TWIN_SAMPLES} samples; nearest / mean layout distance): auto / z ∈ R^256 / crops",
+              f"{DEEP}: λ=0 / auto term (share of the excess)"]
     recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
     text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
             f"(TextureNetV2 with texnet's defaults: z ∈ R^8 and, with `--diversity auto`, κ steered to a layout "
@@ -310,7 +386,7 @@ def write_report(rows: Dict[tuple, dict]) -> None:
             f"to the exemplar's crops). Goal met on **{met} of {complete}**"
             + (f"; with the paper's z ∈ R^256 and the same target on {met_paper} of {paper_count}" if paper_count
                else "") + ".\n\n"
-            + markdown_table(header, table) + "\n\n![samples](../docs/images/auto_lambda.jpg)\n")
+            + markdown_table(header, table) + f"\n\n![samples](../docs/images/{FIGURE.name})\n")
     levers = []
     for t in names:
         for variant in LEVERS:
@@ -331,7 +407,7 @@ def write_report(rows: Dict[tuple, dict]) -> None:
                                                "ratio to plain V2 λ = 0", "layout", "near-twins", "train time",
                                                "goal (both ratios)"], levers)
                  + "\n")
-    (HERE / "RESULTS_auto_lambda.md").write_text(text + NOTES)
+    REPORT.write_text(text + (NOTES if RECIPE["size"] == 64 else NOTES_OTHER_SIZE))
     figure(names)
     print(text)
 
@@ -365,8 +441,7 @@ def figure(names: List[str]) -> None:
         draw.text((4, y + h // 2 - 6), t, fill="black")
         for c, img in enumerate(row):
             sheet.paste(img, (label + c * (w + 8), y))
-    out = ROOT / "docs" / "images" / "auto_lambda.jpg"
-    sheet.save(out, quality=85)
+    sheet.save(FIGURE, quality=85)
 
 
 def main() -> None:
@@ -381,7 +456,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS) + list(LEVERS),
                     help="which variants to run (default: λ = 0 and auto)")
+    ap.add_argument("--size", type=int, default=RECIPE["size"],
+                    help="output side in px (exemplar at twice it); other sizes keep their own result files")
     args = ap.parse_args()
+    if args.size != RECIPE["size"]:
+        use_size(args.size)
     if args.crops or args.optima:
         torch.set_num_threads(args.threads)
         path, make = (OPTIMA, optima_row) if args.optima else (CROPS, crop_row)

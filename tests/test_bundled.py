@@ -12,9 +12,9 @@ from texnet.checkpoints import load
 
 #: sha256 of every shipped weights file. A change here is a retrained network: update the card with it.
 PINNED = {
-    "bark": "7c742ce445df03b80434ef160739b9905bce76d52468e229c1276a9552624fed",
+    "bark": "9e885a23ebfd8cfeca298a40f13125e96cb57dea4e6a3bb05eeb1b7567046add",
     "brick": "98a25b748035671504c9de95f5073c45c662488f1a50a07946414c85fb9724a2",
-    "burlap": "714df7362a35dbe68a406c63b9e331409768b6cbdf81e5084de0e427dc415134",
+    "burlap": "4e95c7b720172e70203f4edbc10b864851dc2bdce7c321b39e35563c861925a2",
     "cafe_terrace": "fab7324ee253124e5318273e4832aa6d40c42f94ded96121530a02a36a6bd323",
     "composition_viii": "c2ca839d10ce6d13ab67f0ab1138b0e3f49bf2f05cfd773a5e02e52139290328",
     "great_wave": "2c9aed7da22cf30cd6f577be850746c724bf2c210dbe343a19362fc3ee22a2fe",

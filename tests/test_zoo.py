@@ -46,7 +46,7 @@ def test_a_tiny_recipe_trains_is_reused_measured_bundled_and_loads_by_name(tmp_p
     zoo.train_recipe(argv, run, log=messages.append)
     assert "reusing" in messages[-1]
     changed = [a if a != "2" else "3" for a in argv]  # another number of steps: not the same run
-    assert not zoo._finished_run_matches(run, changed)
+    assert not zoo.finished_run_matches(run, zoo._config_of(changed))
     quality = zoo.measure("tiny", recipe, run / "model.pt", data, tmp_path / "runs", None)
     assert quality["texture_loss"] > 0 and 0 <= quality["layout"]
     out = tmp_path / "bundle"

@@ -55,18 +55,15 @@ STYLE_DECLARED = {"output_size": 512, "style_size": 256}
 
 GIMP = "gimp-data 2.10.34 (Debian) pattern"
 GIMP_LICENCE = "GPL-3+ (gimp-data patterns): not shipped"
-#: The shipped TextureNetV2s were trained before texnet's V2 defaults became z in R^8 with a layout target of
-#: 0.55 (docs/method.md §8): these flags rebuild them as shipped. Dropping them retrains with today's defaults.
-V2_AS_SHIPPED = ["--z-dim", "256", "--diversity-target", "0"]
 #: Texture networks: (name, title, exemplar, provenance, licence, generator flags).
 TEXTURES: List[Tuple[str, str, str, str, str, List[str]]] = [
     ("bark", "tree bark (stochastic, brown)", "textures/bark.png", f"{GIMP} Wood/bark.pat", GIMP_LICENCE,
-     ["--generator", "v2", "--diversity", "auto", *V2_AS_SHIPPED]),
+     ["--generator", "v2", "--diversity", "auto"]),
     #: TextureNetV1: a TextureNetV2 ships as 6.8 MB even in int8, and the wheel's budget holds two of them.
     ("rock", "rocks (stochastic, grey-brown, large elements), any size, tileable", "textures/rock.png",
      f"{GIMP} Stone/rock.pat", GIMP_LICENCE, ["--generator", "v1"]),
     ("burlap", "burlap weave (regular, fine)", "textures/burlap.png", f"{GIMP} Fabric/burlap.pat", GIMP_LICENCE,
-     ["--generator", "v2", "--diversity", "auto", *V2_AS_SHIPPED]),
+     ["--generator", "v2", "--diversity", "auto"]),
     ("brick", "red bricks (regular), any size, tileable", "textures/brick.png", f"{GIMP} Stone/brick.pat",
      GIMP_LICENCE, ["--generator", "v1"]),
     ("stone", "stone wall (irregular, colour), any size, tileable", "textures/stone33.png",
@@ -133,22 +130,22 @@ def _comparable(cfg) -> Dict[str, Any]:
     return d
 
 
-def _finished_run_matches(run: Path, argv: List[str]) -> bool:
-    """A finished run (model.pt) whose saved config equals the recipe's (paths aside)."""
+def finished_run_matches(run: Path, cfg) -> bool:
+    """A finished run (model.pt) whose saved config equals the resolved TrainConfig `cfg` (paths aside)."""
     from ..config import train_config_from_saved
 
     saved = run / "config.json"
     if not (run / "model.pt").is_file() or not saved.is_file():
         return False
     old = train_config_from_saved(json.loads(saved.read_text())["config"]).resolved()
-    return _comparable(old) == _comparable(_config_of(argv))
+    return _comparable(old) == _comparable(cfg)
 
 
 def train_recipe(argv: List[str], run: Path, log=print) -> Path:
     """Train (or reuse) one run folder; returns it."""
     from .cli import main
 
-    if _finished_run_matches(run, argv):
+    if finished_run_matches(run, _config_of(argv)):
         log(f"[zoo] reusing {run} (finished, same config)")
         return run
     log(f"[zoo] texnet {' '.join(argv)}")

@@ -1,6 +1,6 @@
 """TextureNetV2: high-capacity texture generator with a large receptive field (paper §6).
 
-z ∈ R^256 -> two fully connected layers -> a 4x4 map -> repeated x2
+z ∈ R^d -> two fully connected layers -> a 4x4 map -> repeated x2
 fractionally-strided (transposed) convolutions, each followed by
 normalization and ReLU, up to the training size -> 3x3 conv to RGB.
 
@@ -10,7 +10,8 @@ follow DCGAN (halve the channels as the resolution doubles):
 connected layer has 512 units. At 128 px that is 7.13 M parameters (at 256 px,
 7.13 M), most of them in the second fully connected layer. Because the
 first layers are fully connected, the output size is fixed by the architecture
-(`size`, a power of two >= 8).
+(`size`, a power of two >= 8). The paper's z is 256-dimensional (this class's
+default); `texnet train-texture` uses 8 (config.V2_Z_DIM, measured in docs/method.md §8).
 
 Two options, both off by default (then the module, its state_dict and its
 outputs are exactly those of earlier versions):
