@@ -218,7 +218,8 @@ to the target as the collapsed network exists; what is short is the generator (d
 paper's z ∈ R^256, a constant κ, unless the lever sets them), each against the λ = 0 run of the same recipe
 (`lambda0_z256`; `lambda0_600`, `lambda0_3000` for longer runs, `lambda0_sn8` / `lambda0_zmap*` /
 `lambda0_z2` ... for architecture changes) and against today's plain V2 λ = 0; the goal column asks both ratios
-to be ≤ 1.5.
+to be ≤ 1.5. The same recipe at 128 px (`--size 128`, with each sample set's per-layer Gram terms):
+RESULTS_auto_lambda_128px.md.
 """
 
 #: Notes of a `--size` other than 64 (the 64-px notes quote that table's numbers).

@@ -63,3 +63,28 @@ def test_a_partial_run_replaces_only_its_sections(bench_path):
     assert merged["train"] == {"a": 1} and merged["large"] == {"new": 2}
     assert merged["reruns"] == [{"sections": ["large"], "started": "t1"}]
     assert full["large"] == {"old": 1}  # the inputs are left as they were
+
+
+def test_auto_lambda_per_layer_terms_sum_to_the_loss_and_other_sizes_keep_their_own_files(bench_path, monkeypatch,
+                                                                                         tmp_path):
+    import torch
+
+    from texnet.apps.zoo_quality import score_samples
+
+    bench = importlib.import_module("bench_auto_lambda")
+    exemplar = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    samples = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    terms = bench.layer_losses(samples, exemplar)
+    assert set(terms) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+    assert sum(terms.values()) == pytest.approx(score_samples(samples, exemplar)["texture_loss"], rel=1e-3)
+    for name in ("RECIPE", "RESULTS", "CROPS", "OPTIMA", "TWINS", "RUNS", "REPORT", "FIGURE"):
+        monkeypatch.setattr(bench, name, dict(getattr(bench, name)) if name == "RECIPE" else getattr(bench, name))
+    before = {n: getattr(bench, n) for n in ("RESULTS", "RUNS", "REPORT", "FIGURE")}
+    bench.use_size(128)
+    assert bench.RECIPE["size"] == 128 and bench.RECIPE["exemplar_size"] == 256
+    for name, path in before.items():
+        assert getattr(bench, name) != path and "128px" in getattr(bench, name).name
+    results = tmp_path / "rows.jsonl"
+    results.write_text(json.dumps({"texture": "t", "variant": "auto", "texture_loss": 1.0}) + "\n")
+    monkeypatch.setattr(bench, "RESULTS", results)
+    assert list(bench.done()) == [("t", "auto")]  # the rebound file, read when called
