@@ -88,3 +88,24 @@ def test_auto_lambda_per_layer_terms_sum_to_the_loss_and_other_sizes_keep_their_
     results.write_text(json.dumps({"texture": "t", "variant": "auto", "texture_loss": 1.0}) + "\n")
     monkeypatch.setattr(bench, "RESULTS", results)
     assert list(bench.done()) == [("t", "auto")]  # the rebound file, read when called
+
+
+def test_auto_lambda_seeds_keep_the_main_table_on_seed_0_and_a_verdict_only_outside_the_spread(bench_path,
+                                                                                              tmp_path):
+    bench = importlib.import_module("bench_auto_lambda")
+    rows = [{"texture": "t", "variant": v, "texture_loss": loss, "layout": lay, **({"seed": s} if s else {})}
+            for s, (base, auto, lay) in enumerate([(0.10, 0.14, 0.55), (0.10, 0.16, 0.52), (0.12, 0.15, 0.58)])
+            for v, loss, lay in (("lambda0", base, 0.0), ("auto", auto, lay))]
+    results = tmp_path / "rows.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert bench.done(results)[("t", "auto")]["texture_loss"] == 0.14  # the seed-0 row, not a later seed's
+    seeded = bench.seed_rows(results)
+    assert len(seeded) == 6
+    ratios, layouts = bench.seed_spread(seeded, "t")
+    assert ratios == pytest.approx([1.4, 1.6, 1.25]) and layouts == [0.55, 0.52, 0.58]
+    assert bench.seed_verdict(ratios, layouts) == "open"  # mean 1.42 ± 2 s.e. (0.20) straddles the 1.5x line
+    assert bench.seed_verdict([1.2, 1.25, 1.3], layouts) == "✓"
+    assert bench.seed_verdict([1.8, 2.0, 2.2], layouts) == "miss"
+    assert bench.seed_verdict([1.2, 1.25, 1.3], [0.3, 0.35, 0.4]) == "miss"
+    del seeded[("t", "lambda0", 2)]  # a seed without its own λ = 0 run has no ratio
+    assert bench.seed_spread(seeded, "t")[0] == pytest.approx([1.4, 1.6])

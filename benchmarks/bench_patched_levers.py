@@ -1,0 +1,114 @@
+"""Two levers for issue 15 that need code, not options: run as patches on bench_auto_lambda's recipe.
+
+Neither is kept in the library (measured no better than seed noise; docs/method.md §8), so they live here,
+where the numbers can be re-made:
+
+* `mlp4`: TextureNetV2's z -> 4x4 map through four fully connected layers (512 wide) instead of two: is the
+  mapping from z to many coarse layouts what a diverse network lacks?
+* `proj`: gradient surgery (Yu et al. 2020, "PCGrad"): per sample, the entropy term's gradient with respect to
+  the image loses its component along the texture loss's gradient wherever the two conflict, so the push
+  toward other layouts does not, to first order, raise that sample's loss.
+
+    PYTHONPATH=src python benchmarks/bench_patched_levers.py proj bark --seeds 0 1 2
+    PYTHONPATH=src python benchmarks/bench_patched_levers.py mlp4 brick --variants lambda0 auto
+
+Rows go to benchmarks/results/patched_levers.jsonl (texture, variant, seed, lever); compare them with
+bench_auto_lambda's rows of the same texture, variant and seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "patched_levers.jsonl"
+
+
+def deeper_mapping(depth: int = 4, hidden: int = 512) -> None:
+    """Patch TextureNetV2 so z reaches the 4x4 map through `depth` fully connected layers."""
+    from texnet.generators import texture_net_v2 as v2
+
+    original = v2.TextureNetV2.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        layers, width = [], self.z_dim
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+            width = hidden
+        self.fc = nn.Sequential(*layers, nn.Linear(width, self.c0 * 16))
+
+    v2.TextureNetV2.__init__ = init
+
+
+def projected_entropy() -> None:
+    """Patch JuleszObjective: its 'objective' back-propagates ∇L + (λ∇(−H) without its conflicting ∇L part)."""
+    from texnet import objective as ob
+    from texnet.diversity import entropy_term, nearest_neighbor_distances
+
+    original = ob.JuleszObjective.forward
+
+    def forward(self, samples, content_targets=None, style=None):
+        if self.diversity == 0 or not samples.requires_grad or self.space != "layout":
+            return original(self, samples, content_targets, style)
+        image = samples.detach().requires_grad_(True)  # the loss network's graph ends here
+        out = self.loss(image, content_targets, extra_layers=self.taps(self.space, self.feature_layer,
+                                                                        self.layout_layers), style=style)
+        embedding = self._distance_input(image, out)
+        loss = out["total"].mean()
+        lam = ob.relative_lambda(loss.detach(), self.diversity) if self.relative else self.diversity
+        ent = entropy_term(embedding, self.eps, self.nearest)
+        g_loss = torch.autograd.grad(loss, image, retain_graph=True)[0].flatten(1)
+        g_ent = torch.autograd.grad(-lam * ent, image)[0].flatten(1)
+        dot = (g_loss * g_ent).sum(1, keepdim=True)
+        g_ent = g_ent - torch.where(dot < 0, dot / g_loss.pow(2).sum(1, keepdim=True).clamp_min(1e-30), 0.0) * g_loss
+        grad = (g_loss + g_ent).view_as(samples)
+        push = (samples * grad).sum()
+        stats = {"objective": (loss - lam * ent).detach() + push - push.detach(), "loss": loss.detach(),
+                 "texture": out["texture"].mean().detach(), "entropy": ent.detach(),
+                 "lambda": torch.as_tensor(lam).detach()}
+        with torch.no_grad():
+            d = embedding.float()
+            stats["layout_distance"] = torch.pdist(d).pow(2).mean() / (2 * d.shape[1])
+            stats["nn_distance"] = nearest_neighbor_distances(samples.detach()).mean()
+        return stats
+
+    ob.JuleszObjective.forward = forward
+
+
+PATCHES = {"mlp4": deeper_mapping, "proj": projected_entropy}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("lever", choices=sorted(PATCHES))
+    ap.add_argument("texture", help="a texture name of bench_auto_lambda (e.g. bark)")
+    ap.add_argument("--variants", nargs="*", default=["auto"], choices=["lambda0", "auto"])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0])
+    args = ap.parse_args()
+    import bench_auto_lambda as bench
+
+    torch.set_num_threads(1)
+    PATCHES[args.lever]()
+    bench.RUNS = bench.RUNS.with_name(f"patched_{args.lever}_runs")
+    texture = next((t for t in bench.textures() if bench.name_of(t) == args.texture), None)
+    if texture is None:
+        raise SystemExit(f"no texture named '{args.texture}'")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        for variant in args.variants:
+            row = {**bench.run_one(texture, variant, seed), "seed": seed, "lever": args.lever}
+            with open(RESULTS, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    main()
