@@ -1,6 +1,6 @@
-"""Two levers for issue 15 that need code, not options: run as patches on bench_auto_lambda's recipe.
+"""Levers for issue 15 that need code, not options: run as patches on bench_auto_lambda's recipe.
 
-Neither is kept in the library (measured no better than seed noise; docs/method.md §8), so they live here,
+None is kept in the library (measured no better than seed noise; docs/method.md §8), so they live here,
 where the numbers can be re-made:
 
 * `mlp4`: TextureNetV2's z -> 4x4 map through four fully connected layers (512 wide) instead of two: is the
@@ -8,6 +8,8 @@ where the numbers can be re-made:
 * `proj`: gradient surgery (Yu et al. 2020, "PCGrad"): per sample, the entropy term's gradient with respect to
   the image loses its component along the texture loss's gradient wherever the two conflict, so the push
   toward other layouts does not, to first order, raise that sample's loss.
+* `ema`: the generator that is scored is an exponential moving average of its weights over the steps (decay
+  0.95, about the last 20 steps): is the diverse network's excess the noise of a last step taken on fresh z?
 
     PYTHONPATH=src python benchmarks/bench_patched_levers.py proj bark --seeds 0 1 2
     PYTHONPATH=src python benchmarks/bench_patched_levers.py mlp4 brick --variants lambda0 auto
@@ -80,7 +82,35 @@ def projected_entropy() -> None:
     ob.JuleszObjective.forward = forward
 
 
-PATCHES = {"mlp4": deeper_mapping, "proj": projected_entropy}
+def averaged_weights(decay: float = 0.95) -> None:
+    """Patch Trainer: keep an exponential moving average of the generator's tensors and return it after training."""
+    from texnet import train as tr
+
+    step_original, run_original = tr.Trainer.train_step, tr.Trainer.run
+
+    def train_step(self, step):
+        row = step_original(self, step)
+        with torch.no_grad():
+            state = self.generator.state_dict()
+            if not hasattr(self, "_ema"):
+                self._ema = {k: v.detach().clone() for k, v in state.items()}
+            for k, v in state.items():
+                if v.is_floating_point():
+                    self._ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+                else:
+                    self._ema[k].copy_(v)
+        return row
+
+    def run(self):
+        result = run_original(self)
+        if hasattr(self, "_ema"):
+            result.generator.load_state_dict(self._ema)
+        return result
+
+    tr.Trainer.train_step, tr.Trainer.run = train_step, run
+
+
+PATCHES = {"mlp4": deeper_mapping, "proj": projected_entropy, "ema": averaged_weights}
 
 
 def main() -> None:

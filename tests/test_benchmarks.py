@@ -109,3 +109,15 @@ def test_auto_lambda_seeds_keep_the_main_table_on_seed_0_and_a_verdict_only_outs
     assert bench.seed_verdict([1.2, 1.25, 1.3], [0.3, 0.35, 0.4]) == "miss"
     del seeded[("t", "lambda0", 2)]  # a seed without its own λ = 0 run has no ratio
     assert bench.seed_spread(seeded, "t")[0] == pytest.approx([1.4, 1.6])
+
+
+def test_auto_lambda_report_waits_for_every_main_table_run_and_levers_have_their_own_spread(bench_path):
+    bench = importlib.import_module("bench_auto_lambda")
+    rows = {("a", "lambda0"): {}, ("a", "auto"): {}, ("b", "lambda0"): {}, ("b", "auto_t060"): {}}
+    assert bench.missing_runs(rows, ["a", "b"]) == ["b/auto"]  # a lever's row does not stand in for auto
+    assert bench.missing_runs(rows, ["a"]) == []
+    seeded = {("b", "lambda0", 0): {"texture_loss": 0.1}, ("b", "auto_t060", 0): {"texture_loss": 0.12, "layout": 0.6},
+              ("b", "auto", 0): {"texture_loss": 0.2, "layout": 0.5}}
+    ratios, layouts = bench.seed_spread(seeded, "b", "auto_t060")
+    assert ratios == pytest.approx([1.2]) and layouts == [0.6]
+    assert bench.seed_spread(seeded, "b")[0] == pytest.approx([2.0])
