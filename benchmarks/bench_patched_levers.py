@@ -84,7 +84,9 @@ def projected_entropy() -> None:
 
 def averaged_weights(decay: float = 0.95) -> None:
     """Patch Trainer: keep an exponential moving average of the generator's tensors and return it after training."""
-    from texnet import train as tr
+    import importlib
+
+    tr = importlib.import_module("texnet.train")  # the module (texnet.train is also the function)
 
     step_original, run_original = tr.Trainer.train_step, tr.Trainer.run
 
