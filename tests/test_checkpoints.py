@@ -317,8 +317,9 @@ def test_format_1_checkpoints_load_with_renamed_keys_and_same_outputs():
     style = texnet.load(DATA / "stylenet_format1.pt")
     assert style.checkpoint["version"] == VERSION and style.checkpoint["exemplar_path"] == "sample:starry_night"
     assert "style_path" not in style.checkpoint
-    with torch.no_grad():
-        assert torch.equal(style(ref["stylenet_input"], ref["stylenet_noise"]), ref["stylenet_output"])
+    with torch.no_grad():  # float32 ulps apart across CPUs (oneDNN picks kernels by ISA): same weights, same math
+        out = style(ref["stylenet_input"], ref["stylenet_noise"])
+        torch.testing.assert_close(out, ref["stylenet_output"], rtol=1e-5, atol=1e-5)
     tex = texnet.load(DATA / "texture_v1_format1.pt")
     saved = tex.checkpoint["train_config"]
     assert saved["exemplar"] == "sample:brick" and saved["exemplar_size"] == 32 and "texture" not in saved
