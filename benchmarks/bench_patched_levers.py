@@ -10,6 +10,14 @@ where the numbers can be re-made:
   toward other layouts does not, to first order, raise that sample's loss.
 * `ema`: the generator that is scored is an exponential moving average of its weights over the steps (decay
   0.95, about the last 20 steps): is the diverse network's excess the noise of a last step taken on fresh z?
+* `codes8` / `codes4`: TextureNetV2 gets K learned 4x4 maps (K = 8 or 4), one picked by z's first coordinate
+  (its normal CDF cut in K equal bins) and added to the fully connected output: K coarse layouts that a shared
+  body renders, each trained by the texture loss alone, so they need not pay the entropy term to differ.
+  `codes8c`: the code is a quarter of the 4x4 map's channels instead of a sum (the fc bias cannot drown it).
+* `experts8` / `experts4`: K whole TextureNetV2 networks with their own initial weights, z's first coordinate
+  picking the one that renders a sample (λ = 0 networks from different seeds land on different layouts; one
+  network collapses). `experts8s` / `experts4s`: in training each batch's picks are dealt out evenly (z's
+  first coordinate redrawn inside its dealt bin), so every network gets a gradient at every step.
 
     PYTHONPATH=src python benchmarks/bench_patched_levers.py proj bark --seeds 0 1 2
     PYTHONPATH=src python benchmarks/bench_patched_levers.py mlp4 brick --variants lambda0 auto
@@ -112,7 +120,75 @@ def averaged_weights(decay: float = 0.95) -> None:
     tr.Trainer.train_step, tr.Trainer.run = train_step, run
 
 
-PATCHES = {"mlp4": deeper_mapping, "proj": projected_entropy, "ema": averaged_weights}
+def coarse_codes(k: int, concat: bool = False) -> None:
+    """Patch TextureNetV2: K learned 4x4 maps, the one z's first coordinate picks added to the fc output
+    (`concat`: a quarter of the 4x4 map's channels are the code's alone, normalized apart from the fc's)."""
+    from texnet.generators import texture_net_v2 as v2
+
+    init_original = v2.TextureNetV2.__init__
+
+    def init(self, *args, **kwargs):
+        init_original(self, *args, **kwargs)
+        width = self.c0 // 4 if concat else self.c0
+        self.codes = nn.Parameter(torch.randn(k, width, 4, 4))
+        if concat:
+            self.fc[-1] = nn.Linear(self.fc[-1].in_features, (self.c0 - width) * 16)
+
+    def forward(self, z):
+        z, maps = self._split_noise(z)
+        code = self.codes[(torch.special.ndtr(z[:, 0]) * k).long().clamp(0, k - 1)]
+        if concat:
+            x = torch.cat([self.fc(z).view(z.shape[0], -1, 4, 4), code], dim=1)
+        else:
+            x = self.fc(z).view(-1, self.c0, 4, 4) + code
+        return self._from_map(x, maps)
+
+    v2.TextureNetV2.__init__, v2.TextureNetV2.forward = init, forward
+
+
+def experts(k: int, stratified: bool = False) -> None:
+    """Patch TextureNetV2 into K whole networks of its own kind, each with its own initial weights; z's first
+    coordinate (its normal CDF cut in K equal bins) picks the one that renders a sample (`stratified`: in
+    training, each batch's first coordinates are redrawn inside bins dealt out evenly, so every network
+    trains at every step)."""
+    from texnet.generators import texture_net_v2 as v2
+
+    init_original, forward_original = v2.TextureNetV2.__init__, v2.TextureNetV2.forward
+
+    def init(self, *args, **kwargs):
+        init_original(self, *args, **kwargs)
+        others = []
+        for _ in range(k - 1):
+            other = v2.TextureNetV2.__new__(v2.TextureNetV2)
+            init_original(other, *args, **kwargs)
+            others.append(other)
+        self.others = nn.ModuleList(others)
+
+    def forward(self, z):
+        z, _ = self._split_noise(z)
+        u = torch.special.ndtr(z[:, 0])
+        if stratified and self.training:
+            bins = (torch.randperm(z.shape[0]) % k).to(z.device)
+            z = torch.cat([torch.special.ndtri((bins + u) / k).clamp(-6, 6)[:, None], z[:, 1:]], dim=1)
+            u = (bins + u) / k
+        pick = (u * k).long().clamp(0, k - 1)
+        out = None
+        for i, net in enumerate([self, *self.others]):
+            rows = (pick == i).nonzero().flatten()
+            if rows.numel():
+                part = forward_original(net, z[rows])
+                out = part.new_zeros(z.shape[0], *part.shape[1:]) if out is None else out
+                out = out.index_copy(0, rows, part)
+        return out
+
+    v2.TextureNetV2.__init__, v2.TextureNetV2.forward = init, forward
+
+
+PATCHES = {"mlp4": deeper_mapping, "proj": projected_entropy, "ema": averaged_weights,
+           "codes8": lambda: coarse_codes(8), "codes4": lambda: coarse_codes(4),
+           "codes8c": lambda: coarse_codes(8, concat=True), "experts8": lambda: experts(8),
+           "experts4": lambda: experts(4), "experts8s": lambda: experts(8, True),
+           "experts4s": lambda: experts(4, True)}
 
 
 def main() -> None:
