@@ -55,7 +55,8 @@ TWIN_SAMPLES = 64
 #: skimage's brick is also shared/data/textures/brick_gray.png (the same file): it is listed once.
 SKIMAGE = ["sample:grass", "sample:gravel"]
 RECIPE = dict(size=64, exemplar_size=128, steps=300, batch_size=8)  # seed: --seeds (0 = the main table's run)
-#: The defaults of `texnet train-texture --generator v2`: z in R^8, and with --diversity auto a layout target 0.55.
+#: The defaults of `texnet train-texture --generator v2`: z in R^8, and with --diversity auto a layout target 0.55
+#: and eight networks routed by z (--v2-experts 8, κ from 1/16; config.V2_EXPERTS).
 VARIANTS = {"lambda0": dict(diversity=0.0), "auto": dict(diversity="auto")}
 #: The defaults before 2026-12-03, under every lever below unless it sets them itself: the paper's z in R^256
 #: and a constant κ (the levers were measured then; docs/method.md §8 reports what each did).
@@ -126,6 +127,12 @@ LEVERS = {
     #: of a diverse network's excess sits in relu5_1; does pressing there buy more than the other layers lose?
     "lambda0_w5x3": dict(diversity=0.0, z_dim=None, diversity_target=None, loss=dict(texture_layers=W5X3)),
     "auto_w5x3": dict(diversity="auto", z_dim=None, diversity_target=None, loss=dict(texture_layers=W5X3)),
+    #: Today's defaults with eight whole V2 networks routed by z (--v2-experts 8): one network lands on one layout
+    #: at λ = 0, networks from other initial weights on others (docs/method.md §8). Judged against the plain λ = 0.
+    "lambda0_e8": dict(diversity=0.0, z_dim=None, diversity_target=None, v2_experts=8),
+    "auto_e8": dict(diversity="auto", z_dim=None, diversity_target=None, v2_experts=8),
+    #: `--diversity auto` as it was before 2026-12-07: one network, κ from AUTO_KAPPA (the main table's auto since).
+    "auto_1net": dict(diversity="auto", z_dim=None, diversity_target=None, v2_experts=1),
 }
 PAPER_Z_VARIANT = "auto_t055"  #: the main table's comparison: the paper's z in R^256 with the same layout target
 SAMPLES = 16  #: crops of the exemplar scored like the 16 samples (zoo_quality.TEXTURE_SAMPLES)
@@ -335,7 +342,8 @@ LEVER_BASE = {"auto_600": "lambda0_600", "auto_lr2": "lambda0_lr2", "auto_lr05":
               "auto_r1": "lambda0_r1", "auto_t055_sw": "lambda0_sw",
               "auto_t055_z2": "lambda0_z2", "auto_t055_z4": "lambda0_z4", "auto_t055_z1": "lambda0_z1",
               "auto_d600": "lambda0_d600", "auto_anneal": "lambda0_anneal",
-              "auto_t060": "lambda0", "auto_w5x3": "lambda0"}
+              "auto_t060": "lambda0", "auto_w5x3": "lambda0", "lambda0_e8": "lambda0", "auto_e8": "lambda0",
+              "auto_1net": "lambda0"}
 #: The λ = 0 reference of a lever not in LEVER_BASE: the plain V2 of the same (legacy) defaults.
 LEGACY_BASE = "lambda0_z256"
 

@@ -27,7 +27,8 @@ def test_kappa_rises_below_the_target_falls_above_it_and_stays_in_range():
     assert low.kappa == pytest.approx(LayoutTarget.RANGE) and high.kappa == pytest.approx(1 / LayoutTarget.RANGE)
 
 
-STEERED = dict(generator="v2", diversity="auto", diversity_target=0.5, batch_size=3, steps=6, exemplar_size=64)
+STEERED = dict(generator="v2", v2_experts=1, diversity="auto", diversity_target=0.5, batch_size=3, steps=6,
+               exemplar_size=64)
 
 
 def _run(tmp_path, name, resume=False, **overrides):

@@ -166,6 +166,13 @@ GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
 V2_Z_DIM = 8
 #: --v2-z map reads z as a 16-channel 4x4 map.
 Z_MAP_DIM = 256
+#: --v2-experts with --generator v2 --diversity auto: eight whole networks routed by z (64 px, 300 steps, λ = 0:
+#: layout 0.62-0.75 at 0.98-1.05x the one-network λ = 0 loss on bark, brick, gravel, leather; docs/method.md §8).
+V2_EXPERTS = 8
+#: Their starting κ: 1/16 of AUTO_KAPPA, the bottom of LayoutTarget's range. Their layouts come without the entropy
+#: term (κ = AUTO_KAPPA from the start cost bark 1.23x, brick 1.31x against 1.01x, 1.02x at λ = 0), so the layout
+#: target only raises κ where the networks fall short of it.
+EXPERTS_KAPPA = AUTO_KAPPA / 16
 GENERATORS = {"v1": "TextureNetV1", "v2": "TextureNetV2", "stylenet": "StyleNet"}
 TASKS = tuple(TASK_DEFAULTS)
 TEXTURE, STYLE, ADD_STYLE = ("train-texture",), ("train-style",), ("add-style",)
@@ -221,6 +228,13 @@ class TrainConfig:
                        "map through convolutions (map)", choices=("fc", "map"), commands=TEXTURE)
     #: Extra 3x3 conv + norm + ReLU layers after every TextureNetV2 upsampling (0 = the paper's V2).
     v2_refine: int = option(0, "TextureNetV2: 3x3 conv layers after every upsampling stage", low=0, commands=TEXTURE)
+    #: K whole TextureNetV2 networks, z's first coordinate picks one (1 = the paper's V2): K layouts at the λ = 0
+    #: loss where one network collapses to one (docs/method.md §8; 8 measured, ~1.55x the training time).
+    #: None: V2_EXPERTS with --generator v2 --diversity auto (the goal of issue 15 met there), else 1.
+    v2_experts: Optional[int] = option(None, "TextureNetV2: this many whole networks, z picks the one that renders "
+                                       "a sample (8: eight layouts at the λ = 0 loss; docs/method.md §8)", low=1,
+                                       commands=TEXTURE,
+                                       default_text=f"{V2_EXPERTS} with --diversity auto, else 1")
     #: TextureNetV2 channels at its 4x4 map, halved with every doubling (512: DCGAN's widths, 32 at 64 px).
     v2_width: int = option(512, "TextureNetV2 channels at the 4x4 map (halved at every doubling, at least 16)",
                            low=16, commands=TEXTURE)
@@ -249,8 +263,11 @@ class TrainConfig:
                                           "loss level, in the layout space (docs/method.md §4)",
                                           parse=parse_diversity, metavar="λ|auto")
     #: auto_lambda.AUTO_KAPPA: ~1.45x the λ = 0 loss on brick and grass (measured; docs/method.md §4).
-    diversity_kappa: float = option(AUTO_KAPPA, "with --diversity auto: κ in λ = κ × batch loss (more = more "
-                                    "diverse, higher loss)", above=0)
+    #: None: AUTO_KAPPA, or EXPERTS_KAPPA for a V2 with experts (their layouts come without the entropy term).
+    diversity_kappa: Optional[float] = option(None, "with --diversity auto: κ in λ = κ × batch loss (more = more "
+                                              "diverse, higher loss); --diversity-target steers it from there",
+                                              above=0, default_text=f"{AUTO_KAPPA:g}, {EXPERTS_KAPPA:g} with "
+                                              "--v2-experts > 1")
     #: A κ schedule: geometric from --diversity-kappa at step 1 to this at the last step (None: constant κ).
     diversity_kappa_end: Optional[float] = option(None, "with --diversity auto: κ at the last step (geometric "
                                                   "schedule from --diversity-kappa)", above=0,
@@ -320,6 +337,10 @@ class TrainConfig:
             cfg.diversity_space = "layout" if cfg.diversity == "auto" else "pixels"
         if cfg.z_dim is None:
             cfg.z_dim = V2_Z_DIM if cfg.v2_z == "fc" else Z_MAP_DIM
+        if cfg.v2_experts is None:
+            cfg.v2_experts = V2_EXPERTS if cfg.task == "texture" and cfg.generator == "v2" and cfg.diversity == "auto" else 1
+        if cfg.diversity_kappa is None:
+            cfg.diversity_kappa = EXPERTS_KAPPA if cfg.v2_experts > 1 else AUTO_KAPPA
         if cfg.diversity_target is None:
             steered = cfg.task == "texture" and cfg.diversity == "auto" and cfg.diversity_kappa_end is None
             cfg.diversity_target = LAYOUT_TARGET if steered else 0.0
@@ -365,6 +386,8 @@ class TrainConfig:
             raise ConfigError("add-style adds one style (--style IMG) to a trained StyleNet (--model)")
         if self.has_entropy and self.batch_size < 2:
             raise ConfigError("--diversity > 0 needs --batch-size >= 2 (the entropy term compares samples in a batch)")
+        if self.v2_experts and self.v2_experts != 1 and self.generator != "v2":
+            raise ConfigError(f"--v2-experts is a TextureNetV2 option; add --generator v2 (not {self.generator})")
         if self.sync_bn and self.norm != "batch":
             raise ConfigError("--sync-bn synchronizes batch-norm statistics across processes: it needs --norm batch "
                               f"(--norm {self.norm} has none to synchronize)")
@@ -383,6 +406,7 @@ class TrainConfig:
             extra = {k: v for k, v in (("tileable", self.tileable), ("spatial_noise", self.v2_spatial_noise),
                                        ("z_input", "" if self.v2_z == "fc" else self.v2_z),
                                        ("refine", self.v2_refine),
+                                       ("experts", self.v2_experts if self.v2_experts != 1 else 0),
                                        ("base_channels", self.v2_width if self.v2_width != 512 else 0)) if v}
             return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample,
                                         **extra)
@@ -493,4 +517,6 @@ def train_config_from_saved(data: Dict[str, Any]) -> TrainConfig:
     data = {RENAMED_TRAIN_KEYS.get(k, k): v for k, v in dict(data or {}).items()}
     if data.get("diversity_target", None) is None:
         data["diversity_target"] = 0.0
+    data.setdefault("v2_experts", 1)  # before --v2-experts, every V2 was one network
+    data.setdefault("diversity_kappa", AUTO_KAPPA)
     return from_dict(TrainConfig, data)

@@ -36,9 +36,20 @@ outputs are exactly those of earlier versions):
   settles on a pattern that repeats with the cell, at 3.7× the loss.
 * `refine=K` adds K 3x3 conv + norm + ReLU layers after every upsampling
   (measured: worse at the CPU budget; kept so the lever can be re-run).
+* `experts=K` holds K whole networks of this kind, each with its own initial
+  weights (the first is this module, the others `self.others`); the normal
+  CDF of z's first coordinate, cut in K equal bins, picks the one that
+  renders a sample. One network trained without the entropy term collapses
+  to one layout, but networks started from different weights land on
+  different ones (docs/method.md §8), so K networks give K layouts at the
+  λ = 0 loss. In training mode `sample_noise` deals the bins out evenly over
+  the batch (z's first coordinate moved inside its bin), so every network
+  trains at every step: routed at random, the ones that draw few rows fall behind (bark
+  1.51× the λ = 0 loss against 1.01× dealt out evenly).
 """
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -73,11 +84,15 @@ class TextureNetV2(Generator):
         spatial_noise: int = 0,
         z_input: str = "fc",
         refine: int = 0,
+        experts: int = 1,
     ):
         extra = {k: v for k, v in (("tileable", bool(tileable)), ("spatial_noise", int(spatial_noise)),
-                                   ("z_input", z_input if z_input != "fc" else ""), ("refine", int(refine))) if v}
+                                   ("z_input", z_input if z_input != "fc" else ""), ("refine", int(refine)),
+                                   ("experts", int(experts) if experts != 1 else 0)) if v}
         super().__init__(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm, upsample=upsample,
                          **extra)
+        if isinstance(experts, bool) or int(experts) != experts or experts < 1:
+            raise ConfigError(f"experts must be a whole number of networks >= 1, got {experts}")
         if spatial_noise < 0:
             raise ConfigError(f"spatial_noise must be >= 0 channels, got {spatial_noise}")
         if size < 8 or size & (size - 1):
@@ -120,6 +135,16 @@ class TextureNetV2(Generator):
             cin = cout
         self.body = nn.Sequential(*stages)
         self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1, padding_mode=padding_mode)
+        self.experts = int(experts)
+        if self.experts > 1:  # built after this network's layers: its own weights draw from the RNG first
+            same = dict(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm,
+                        upsample=upsample, tileable=tileable, spatial_noise=spatial_noise, z_input=z_input,
+                        refine=refine)
+            self.others = nn.ModuleList(TextureNetV2(**same) for _ in range(self.experts - 1))
+            # z[:, 0] above the i-th boundary (the normal's i/K quantile) goes to network i or later
+            bounds = [math.sqrt(2) * torch.erfinv(torch.tensor(2 * i / self.experts - 1)).item()
+                      for i in range(1, self.experts)]
+            self.register_buffer("bounds", torch.tensor(bounds), persistent=False)
 
     def check_size(self, size: Size):
         h, w = super().check_size(size)
@@ -140,14 +165,16 @@ class TextureNetV2(Generator):
         return sizes
 
     def sample_noise(self, n: int, size: Optional[Size] = None, generator: Optional[torch.Generator] = None, device=None):
-        """z of shape (N, z_dim); with spatial noise, the list [z, map 4x4, map 8x8, ...] (z drawn first)."""
+        """z of shape (N, z_dim); with spatial noise, the list [z, map 4x4, map 8x8, ...] (z drawn first).
+        With experts, in training mode, z's first coordinates are dealt out over the networks (`deal`)."""
         if size is not None:
             self.check_size(size)
         device = device or self.to_rgb.weight.device
         z = randn((n, self.z_dim), generator, device)
-        if not self.spatial_noise:
-            return z
-        return [z] + [randn((n, self.spatial_noise, r, r), generator, device) for r in self.noise_sizes]
+        maps = [randn((n, self.spatial_noise, r, r), generator, device) for r in self.noise_sizes] if self.spatial_noise else []
+        if self.experts > 1 and self.training:
+            z = self.deal(z, generator)  # drawn last: the noise itself is that of a single network
+        return [z] + maps if self.spatial_noise else z
 
     def _split_noise(self, z: Union[torch.Tensor, Sequence[torch.Tensor]]):
         maps: List[torch.Tensor] = []
@@ -182,8 +209,43 @@ class TextureNetV2(Generator):
             x = self.body[k + 2](self.body[k + 1](self._upsample(self.body[k], x)))
         return torch.sigmoid(self.to_rgb(x))
 
+    def deal(self, z: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """z with its first coordinate moved into bins dealt out evenly over the batch (a random permutation,
+        modulo K), at the same relative place inside the bin: each coordinate is still a standard normal,
+        and every network gets rows (what training draws; see the module docstring)."""
+        bins = (torch.randperm(z.shape[0], generator=generator) % self.experts).to(z.device, torch.float64)
+        u = (bins + torch.special.ndtr(z[:, 0].double())) / self.experts
+        first = torch.special.ndtri(u).clamp(-8, 8).to(z.dtype)
+        return torch.cat([first[:, None], z[:, 1:]], dim=1)
+
+    def route(self, z: torch.Tensor) -> torch.Tensor:
+        """The index of the network that renders each row: the bin of the normal's K quantiles z[:, 0] is in."""
+        return torch.bucketize(z[:, 0].contiguous(), self.bounds.to(z.dtype), right=True)
+
     def forward(self, z: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
         z, maps = self._split_noise(z)
+        if self.experts == 1 or not z.shape[0]:
+            return self._render(z, maps)
+        pick = self.route(z)
+        out, idle = None, []
+        for i, net in enumerate([self, *self.others]):
+            rows = (pick == i).nonzero().flatten()
+            if not rows.numel():
+                idle.append(net)
+                continue
+            part = net._render(z[rows], [m[rows] for m in maps])
+            out = part.new_zeros(z.shape[0], *part.shape[1:]) if out is None else out
+            out = out.index_copy(0, rows, part)
+        if self.training and idle:  # a zero gradient for networks without rows (DDP expects every parameter)
+            out = out + 0 * sum(p.view(-1)[0] for net in idle for p in net._own_parameters())
+        return out
+
+    def _own_parameters(self):
+        """This network's parameters without those of the other experts."""
+        return (p for name, p in self.named_parameters() if not name.startswith("others."))
+
+    def _render(self, z: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        """One network's image for z (N, z_dim) and its noise maps."""
         if self.z_input == "map":
             return self._from_map(self.fc(z.view(-1, self.z_dim // 16, 4, 4)), maps)
         return self._from_map(self.fc(z).view(-1, self.c0, 4, 4), maps)
