@@ -449,8 +449,9 @@ def write_report(rows: Dict[tuple, dict]) -> None:
               "over seeds: ratio / layout, mean ± sd, goal (✓ / miss: mean ± 2 s.e. clear of the line, else open)"]
     recipe = ", ".join(f"{k} {v}" for k, v in RECIPE.items())
     text = (f"# `--diversity auto` on every texture\n\n`PYTHONPATH=src python benchmarks/bench_auto_lambda.py` "
-            f"(TextureNetV2 with texnet's defaults: z ∈ R^8 and, with `--diversity auto`, κ steered to a layout "
-            f"target of 0.55; {recipe}; 16 samples from fixed noise, fp32 Gram loss, layout diversity relative "
+            f"(TextureNetV2 with texnet's defaults: z ∈ R^8 and, with `--diversity auto`, eight networks routed "
+            f"by z (`--v2-experts 8`) and κ steered from 1/16 to a layout target of 0.55; the λ = 0 reference is "
+            f"the plain single V2; {recipe}; 16 samples from fixed noise, fp32 Gram loss, layout diversity relative "
             f"to the exemplar's crops). Goal met on **{met} of {complete}**"
             + (f"; with the paper's z ∈ R^256 and the same target on {met_paper} of {paper_count}" if paper_count
                else "")
@@ -484,7 +485,8 @@ def write_report(rows: Dict[tuple, dict]) -> None:
 
 
 def figure(names: List[str]) -> None:
-    """Rows of 4 samples: λ = 0, auto and (where run) auto with --diversity-target, per texture (Pillow)."""
+    """Per texture: 4 samples of λ = 0, 8 of auto (eight networks: up to eight layouts) and (where run) 4 of the
+    paper's z ∈ R^256 with the same target (Pillow)."""
     from PIL import Image, ImageDraw
 
     tiles = []
@@ -494,24 +496,25 @@ def figure(names: List[str]) -> None:
             p = RUNS / f"{t}_{variant}" / "eval_samples.png"
             if p.exists():
                 img = Image.open(p).convert("RGB")
-                row.append(img.crop((0, 0, img.width // 2, img.height)))
+                row.append(img if variant == "auto" else img.crop((0, 0, img.width // 2, img.height)))
         if len(row) >= 2:
             tiles.append((t, row))
     if not tiles:
         return
-    w, h = tiles[0][1][0].size
+    h = tiles[0][1][0].height
     label, top = 90, 18
-    columns = max(len(row) for _, row in tiles)
-    sheet = Image.new("RGB", (label + columns * (w + 8), top + len(tiles) * (h + 4)), "white")
+    widths = [max(row[c].width for _, row in tiles if len(row) > c) for c in range(max(len(r) for _, r in tiles))]
+    x0 = [label + sum(w + 8 for w in widths[:c]) for c in range(len(widths))]
+    sheet = Image.new("RGB", (x0[-1] + widths[-1] + 8, top + len(tiles) * (h + 4)), "white")
     draw = ImageDraw.Draw(sheet)
-    titles = ["lambda = 0 (4 samples)", "--diversity auto (4 samples)", "the same with z in R^256"]
-    for c in range(columns):
-        draw.text((label + c * (w + 8), 3), titles[c], fill="black")
+    titles = ["lambda = 0 (4 samples)", "--diversity auto (8 samples)", "auto, one network, z in R^256"]
+    for c in range(len(widths)):
+        draw.text((x0[c], 3), titles[c], fill="black")
     for i, (t, row) in enumerate(tiles):
         y = top + i * (h + 4)
         draw.text((4, y + h // 2 - 6), t, fill="black")
         for c, img in enumerate(row):
-            sheet.paste(img, (label + c * (w + 8), y))
+            sheet.paste(img, (x0[c], y))
     sheet.save(FIGURE, quality=85)
 
 

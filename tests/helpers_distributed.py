@@ -155,6 +155,8 @@ def worker(rank: int, tmp: str, content: str) -> None:
         # single-process references first, with torchrun's variables hidden: each process computes them
         hidden = {k: os.environ.pop(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
         results["ref_v2"] = one_step(v2_config(), tmp / f"ref_v2_{rank}")
+        # four experts, two rows per process: every process has networks without rows (zero gradients)
+        results["ref_v2e"] = one_step(v2_config(v2_experts=4), tmp / f"ref_v2e_{rank}")
         results["ref_style"] = one_step(s_config(content), tmp / f"ref_style_{rank}")
         results["ref_rank_scope"] = rank_scope_reference(v2_config(), tmp / f"ref_rank_{rank}")
         os.environ.update(hidden)
@@ -164,6 +166,7 @@ def worker(rank: int, tmp: str, content: str) -> None:
         results["cli_started_group"] = dist.is_initialized()
 
         results["dist_v2"] = one_step(v2_config(), tmp / f"dist_v2_{rank}")
+        results["dist_v2e"] = one_step(v2_config(v2_experts=4), tmp / f"dist_v2e_{rank}")
         results["dist_style"] = one_step(s_config(content), tmp / f"dist_style_{rank}")
         results["dist_rank_scope"] = one_step(v2_config(entropy_scope="rank"), tmp / f"dist_rank_{rank}")["row"]
 

@@ -60,7 +60,7 @@ def _max_diff(a, b) -> float:
 # --------------------------------------------------------------------------- objective and gradients
 
 
-@pytest.mark.parametrize("case", ["v2", "style"])
+@pytest.mark.parametrize("case", ["v2", "v2e", "style"])
 def test_objective_and_gradients_equal_the_single_process_ones(runs, case):
     """The global batch split over 2 processes: the logged objective (loss, entropy, nn distance) and the
     DDP-averaged gradients equal single-process training on the same global batch."""
