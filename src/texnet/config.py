@@ -260,7 +260,8 @@ class TrainConfig:
     #: λ of eq. 10 (0 = no entropy term). With relative losses 0.01-0.1 is the useful range (docs/method.md);
     #: 'auto' sets λ = --diversity-kappa × the batch's loss at every step, in the layout space (auto_lambda.py).
     diversity: Union[float, str] = option(0.0, "λ of the entropy term (try 0.01-0.1), or auto: λ follows the "
-                                          "loss level, in the layout space (docs/method.md §4)",
+                                          "loss level, in the layout space, and with --generator v2 eight "
+                                          "networks routed by z (--v2-experts; docs/method.md §4)",
                                           parse=parse_diversity, metavar="λ|auto")
     #: auto_lambda.AUTO_KAPPA: ~1.45x the λ = 0 loss on brick and grass (measured; docs/method.md §4).
     #: None: AUTO_KAPPA, or EXPERTS_KAPPA for a V2 with experts (their layouts come without the entropy term).
