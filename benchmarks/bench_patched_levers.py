@@ -147,41 +147,21 @@ def coarse_codes(k: int, concat: bool = False) -> None:
 
 
 def experts(k: int, stratified: bool = False) -> None:
-    """Patch TextureNetV2 into K whole networks of its own kind, each with its own initial weights; z's first
-    coordinate (its normal CDF cut in K equal bins) picks the one that renders a sample (`stratified`: in
-    training, each batch's first coordinates are redrawn inside bins dealt out evenly, so every network
-    trains at every step)."""
+    """Patch TextureNetV2 to the library's K networks (`experts=K`, --v2-experts) wherever it is built without
+    that argument; without `stratified` the training deal is switched off, so z's first coordinate routes every
+    row at random. (Rows recorded before 2026-12-07 came from a standalone patch that dealt the bins with the
+    global RNG instead of the step's generator: the same mechanism, another random stream.)"""
     from texnet.generators import texture_net_v2 as v2
 
-    init_original, forward_original = v2.TextureNetV2.__init__, v2.TextureNetV2.forward
+    init_original = v2.TextureNetV2.__init__
 
     def init(self, *args, **kwargs):
+        kwargs.setdefault("experts", k)  # the other networks are built with experts=1 and stay single
         init_original(self, *args, **kwargs)
-        others = []
-        for _ in range(k - 1):
-            other = v2.TextureNetV2.__new__(v2.TextureNetV2)
-            init_original(other, *args, **kwargs)
-            others.append(other)
-        self.others = nn.ModuleList(others)
 
-    def forward(self, z):
-        z, _ = self._split_noise(z)
-        u = torch.special.ndtr(z[:, 0])
-        if stratified and self.training:
-            bins = (torch.randperm(z.shape[0]) % k).to(z.device)
-            z = torch.cat([torch.special.ndtri((bins + u) / k).clamp(-6, 6)[:, None], z[:, 1:]], dim=1)
-            u = (bins + u) / k
-        pick = (u * k).long().clamp(0, k - 1)
-        out = None
-        for i, net in enumerate([self, *self.others]):
-            rows = (pick == i).nonzero().flatten()
-            if rows.numel():
-                part = forward_original(net, z[rows])
-                out = part.new_zeros(z.shape[0], *part.shape[1:]) if out is None else out
-                out = out.index_copy(0, rows, part)
-        return out
-
-    v2.TextureNetV2.__init__, v2.TextureNetV2.forward = init, forward
+    v2.TextureNetV2.__init__ = init
+    if not stratified:
+        v2.TextureNetV2.deal = lambda self, z, generator=None: z
 
 
 PATCHES = {"mlp4": deeper_mapping, "proj": projected_entropy, "ema": averaged_weights,

@@ -49,7 +49,6 @@ outputs are exactly those of earlier versions):
 """
 from __future__ import annotations
 
-import math
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -137,14 +136,10 @@ class TextureNetV2(Generator):
         self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1, padding_mode=padding_mode)
         self.experts = int(experts)
         if self.experts > 1:  # built after this network's layers: its own weights draw from the RNG first
-            same = dict(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm,
-                        upsample=upsample, tileable=tileable, spatial_noise=spatial_noise, z_input=z_input,
-                        refine=refine)
-            self.others = nn.ModuleList(TextureNetV2(**same) for _ in range(self.experts - 1))
+            self.others = nn.ModuleList(TextureNetV2(**{**self.config, "experts": 1}) for _ in range(self.experts - 1))
             # z[:, 0] above the i-th boundary (the normal's i/K quantile) goes to network i or later
-            bounds = [math.sqrt(2) * torch.erfinv(torch.tensor(2 * i / self.experts - 1)).item()
-                      for i in range(1, self.experts)]
-            self.register_buffer("bounds", torch.tensor(bounds), persistent=False)
+            bounds = torch.special.ndtri(torch.arange(1, self.experts, dtype=torch.float64) / self.experts).float()
+            self.register_buffer("bounds", bounds, persistent=False)
 
     def check_size(self, size: Size):
         h, w = super().check_size(size)
