@@ -26,7 +26,9 @@ install: $(VENV)/.texnet-installed
 demo: install
 	$(BIN)/texnet demo --out outputs --overwrite
 
+# The import contract (.importlinter: apps on top, the paper's method near the bottom) before the tests.
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -37,8 +37,8 @@ def peak_kernels(n: int):
 
 
 def run(quick: bool, repeats: int) -> Dict[str, object]:
-    from texnet.loss_network import LossNetwork
-    from texnet.losses import gram_matrix
+    from texnet.paper.loss_network import LossNetwork
+    from texnet.paper.losses import gram_matrix
 
     size = 128 if quick else 256
     log(f"[flops] machine peak and loss network forward+backward at {size}², interleaved")

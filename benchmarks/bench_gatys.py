@@ -61,7 +61,7 @@ def run_pastiche(content_png: Path, style_png: Path, size: int, steps: int):
 
 
 def run_texnet(content: torch.Tensor, style: torch.Tensor, steps: int, **loss_overrides):
-    from texnet.losses import build_loss
+    from texnet.build import build_loss
     from texnet.optimize import optimize_pixels
 
     loss_fn = build_loss(pastiche_loss_config(**loss_overrides), style, with_content=True)
@@ -100,8 +100,8 @@ def first_reaching(evaluate, snaps: List[torch.Tensor], target: float, stride: i
 
 
 def run(quick: bool, fast_overrides: dict, steps: Optional[int] = None, target_step: Optional[int] = None) -> Dict[str, object]:
-    from texnet.images import load_image, save_image
-    from texnet.losses import build_loss
+    from texnet.io.images import load_image, save_image
+    from texnet.build import build_loss
 
     size = 64 if quick else 256
     steps = steps or (30 if quick else 100)

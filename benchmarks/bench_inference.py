@@ -10,7 +10,7 @@ from common import interleaved, log
 
 #: The fast inference configuration measured: `texnet stylize/sample --precision bf16` with its automatic layout
 #: (a StyleNet's bf16 CPU copy runs NHWC since the NHWC instance norm / phase interleave / RGB fold work; a
-#: compiled copy is NCHW, see texnet.inference). TextureNetV1 stays NCHW (measured slower NHWC).
+#: compiled copy is NCHW, see texnet.render.inference). TextureNetV1 stays NCHW (measured slower NHWC).
 FAST = dict(precision="bf16")
 FAST_TEXTURE = dict(precision="bf16", channels_last=False)
 
@@ -22,8 +22,8 @@ def _tol(y, ref) -> Dict[str, float]:
 
 def run(quick: bool, repeats: int, stl=None, stl_note: str = "", trained: Optional[Dict[str, object]] = None,
         fast: Optional[dict] = None) -> Dict[str, object]:
-    from texnet.generators import StyleNet, TextureNetV1
-    from texnet.inference import prepare_inference
+    from texnet.paper.generators import StyleNet, TextureNetV1
+    from texnet.render.inference import prepare_inference
 
     fast = dict(fast or FAST)
     sizes = (128, 256) if quick else (256, 512, 1024)
@@ -99,9 +99,9 @@ def compile_check(quick: bool, repeats: int) -> Dict[str, object]:
     """torch.compile on StyleNet inference and on the loss network's forward+backward: does it pay off on CPU?"""
     import time
 
-    from texnet.generators import StyleNet
-    from texnet.inference import prepare_inference
-    from texnet.loss_network import LossNetwork
+    from texnet.paper.generators import StyleNet
+    from texnet.render.inference import prepare_inference
+    from texnet.paper.loss_network import LossNetwork
 
     res: Dict[str, object] = {}
     size = 128 if quick else 512
@@ -144,7 +144,7 @@ def _im(model, x):
 
 
 def _fwd_bwd(net, x):
-    from texnet.losses import gram_matrix
+    from texnet.paper.losses import gram_matrix
 
     x = x.clone().requires_grad_(True)
     feats = net(x)

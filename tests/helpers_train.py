@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from texnet.config import LossConfig, TrainConfig
-from texnet.images import load_image, save_image
+from texnet.io.images import load_image, save_image
 
 #: Fewer (and shallower) layers than the default relu1_1..relu5_1: a fraction of the VGG cost.
 TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}

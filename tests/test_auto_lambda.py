@@ -8,13 +8,13 @@ os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 import pytest
 import torch
 
-from texnet.auto_lambda import AUTO_KAPPA, relative_lambda
+from texnet.extras.auto_lambda import AUTO_KAPPA, relative_lambda
 from texnet.config import LossConfig
 from texnet.errors import ConfigError
-from texnet.generators import TextureNetV2
-from texnet.images import load_image
-from texnet.losses import build_loss
-from texnet.objective import JuleszObjective
+from texnet.paper.generators import TextureNetV2
+from texnet.io.images import load_image
+from texnet.build import build_loss
+from texnet.paper.objective import JuleszObjective
 from texnet.train import step_generator
 
 TINY_LAYOUT = ("relu1_1", "relu2_1")
@@ -109,7 +109,7 @@ def test_kappa_schedule_is_geometric_and_reaches_the_log(tmp_path, capsys, one_t
     import csv
 
     from helpers_cli import run_cli
-    from texnet.auto_lambda import kappa_at
+    from texnet.extras.auto_lambda import kappa_at
 
     assert [kappa_at(s, 3, 2.0, 0.5) for s in (1, 2, 3)] == pytest.approx([2.0, 1.0, 0.5])
     assert kappa_at(7, 10, 1.5) == 1.5  # no end: constant

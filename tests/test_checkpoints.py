@@ -22,8 +22,8 @@ from texnet.checkpoints import (
 )
 from texnet.config import LossConfig, TrainConfig, to_dict
 from texnet.errors import CheckpointError, ConfigError, TexnetError
-from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
-from texnet.images import resolve_path
+from texnet.paper.generators import StyleNet, TextureNetV1, TextureNetV2
+from texnet.io.images import resolve_path
 
 
 def _small(arch: str, norm: str = "instance"):

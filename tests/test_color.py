@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from texnet.color import (_luma_range, chroma, combine, luminance, luminance_rgb, luminance_style, preserve_color,
+from texnet.extras.color import (_luma_range, chroma, combine, luminance, luminance_rgb, luminance_style, preserve_color,
                           luminance_transfer_inputs, recombine_luminance, rgb_to_ycbcr, ycbcr_to_rgb)
 from texnet.errors import ConfigError
-from texnet.images import load_image
+from texnet.io.images import load_image
 
 #: Measured: max |Δ chroma| is 6e-8 (float32 rounding of the 3x3 transforms and the final clamp).
 CHROMA_TOL = 1e-6

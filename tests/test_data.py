@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from texnet.data import IMAGE_EXTENSIONS, ContentFolder, find_images
+from texnet.io.data import IMAGE_EXTENSIONS, ContentFolder, find_images
 from texnet.errors import TexnetError
 
 

@@ -240,3 +240,15 @@ def test_texnet_train_command_under_torchrun(runs):
     assert len(read_rows(out / "losses.csv")) == 2
     g = load(out / "model.pt")
     assert g.checkpoint["world_size"] == 2 and g.generate(2, seed=0).shape == (2, 3, 16, 16)
+
+
+def test_diversity_auto_trains_under_torchrun(runs):
+    """`--diversity auto` (λ follows the loss) under 2 gloo processes: eight TextureNetV2 networks and a
+    StyleNet both finish and write a model; before, both ranks died comparing the word auto with 0."""
+    results, tmp, _ = runs
+    assert [results[r]["cli_auto"] for r in range(hd.WORLD)] == [{"texture": 0, "style": 0}] * hd.WORLD
+    tex = load(tmp / "cli_auto_texture" / "model.pt")
+    assert tex.checkpoint["world_size"] == 2 and tex.checkpoint["train_config"]["diversity"] == "auto"
+    assert tex.config.get("experts") == 8
+    style = load(tmp / "cli_auto_style" / "model.pt")
+    assert style.checkpoint["world_size"] == 2 and style.checkpoint["train_config"]["diversity"] == "auto"

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from texnet.diversity import (
+from texnet.paper.diversity import (
     entropy_term,
     lowpass,
     nearest_neighbor_distances,
@@ -15,7 +15,7 @@ from texnet.diversity import (
     rms_distances,
 )
 from texnet.errors import ConfigError
-from texnet.metrics import diversity
+from texnet.extras.metrics import diversity
 
 
 def _samples(n=5, shape=(3, 4, 6), seed=0, dtype=torch.float32):

@@ -53,7 +53,7 @@ def test_readme_api_names_exist():
 
 def test_readme_api_methods_exist():
     # Methods the example calls on loaded generators.
-    from texnet.generators import StyleNet, TextureNetV2
+    from texnet.paper.generators import StyleNet, TextureNetV2
 
     for cls, methods in ((TextureNetV2, ("generate", "sample_noise")), (StyleNet, ("stylize",))):
         for m in methods:

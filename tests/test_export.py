@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from texnet.errors import ConfigError, TexnetError
-from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
+from texnet.paper.generators import StyleNet, TextureNetV1, TextureNetV2
 
 TOL = 1e-3
 
@@ -20,7 +20,7 @@ def onnx_modules():
 @pytest.mark.parametrize("noise_channels,upsample,fast", [(0, "nearest", False), (2, "nearest", True),
                                                           (0, "transposed", False)])
 def test_stylenet_onnx_equals_torch(onnx_modules, tmp_path, noise_channels, upsample, fast):
-    from texnet.export import OnnxGenerator, export_onnx
+    from texnet.render.onnx import OnnxGenerator, export_onnx
 
     torch.manual_seed(0)
     g = StyleNet(channels=4, noise_channels=noise_channels, upsample=upsample, residual_blocks=2).eval()
@@ -35,7 +35,7 @@ def test_stylenet_onnx_equals_torch(onnx_modules, tmp_path, noise_channels, upsa
 
 @pytest.mark.parametrize("padding", ["circular", "reflect"])
 def test_texturenet_v1_onnx_equals_torch(onnx_modules, tmp_path, padding):
-    from texnet.export import OnnxGenerator, export_onnx
+    from texnet.render.onnx import OnnxGenerator, export_onnx
 
     torch.manual_seed(1)
     g = TextureNetV1(scales=3, channels=4, padding=padding).eval()
@@ -47,7 +47,7 @@ def test_texturenet_v1_onnx_equals_torch(onnx_modules, tmp_path, padding):
 
 
 def test_instance_norm_exports_as_instance_normalization(onnx_modules, tmp_path):
-    from texnet.export import export_onnx
+    from texnet.render.onnx import export_onnx
 
     onnx, _ = onnx_modules
     path = export_onnx(StyleNet(channels=4, residual_blocks=1).eval(), tmp_path / "s.onnx")
@@ -56,7 +56,7 @@ def test_instance_norm_exports_as_instance_normalization(onnx_modules, tmp_path)
 
 
 def test_export_refuses_bad_targets(onnx_modules, tmp_path):
-    from texnet.export import OnnxGenerator, export_onnx
+    from texnet.render.onnx import OnnxGenerator, export_onnx
 
     with pytest.raises(ConfigError, match=".onnx"):
         export_onnx(StyleNet(channels=4), tmp_path / "s.pt")
@@ -70,7 +70,7 @@ def test_export_refuses_bad_targets(onnx_modules, tmp_path):
 
 
 def test_missing_onnxruntime_is_one_line_error(monkeypatch, tmp_path):
-    from texnet import export
+    from texnet.render import onnx as export
 
     real_import = builtins.__import__
 
@@ -88,7 +88,7 @@ def test_missing_onnxruntime_is_one_line_error(monkeypatch, tmp_path):
 
 
 def test_texturenet_v1_int8_export_is_calibrated_on_noise_and_close(onnx_modules, tmp_path):
-    from texnet.export import OnnxGenerator, export_onnx, quantize_onnx
+    from texnet.render.onnx import OnnxGenerator, export_onnx, quantize_onnx
 
     torch.manual_seed(2)
     g = TextureNetV1(scales=3, channels=4).eval()

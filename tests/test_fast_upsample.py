@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from texnet.fast_upsample import PhaseUpsampleConv, count_rewrites, phase_kernels, rewrite_upsampling
-from texnet.generators import StyleNet, TextureNetV2
-from texnet.inference import prepare_inference, stylize_image
+from texnet.render.fast_upsample import PhaseUpsampleConv, count_rewrites, phase_kernels, rewrite_upsampling
+from texnet.paper.generators import StyleNet, TextureNetV2
+from texnet.render.inference import prepare_inference, stylize_image
 
 SIZES = [(33, 51), (64, 64), (8, 8), (13, 9)]
 
@@ -96,7 +96,7 @@ def test_nhwc_fast_path_equals_the_original_and_stays_nhwc(hw):
 
 
 def test_half_precision_stylenet_runs_nhwc_on_the_cpu_by_default():
-    from texnet.generators import TextureNetV1
+    from texnet.paper.generators import TextureNetV1
 
     g = StyleNet(channels=8).eval()
     assert prepare_inference(g, precision="bf16").channels_last

@@ -18,10 +18,11 @@ import pytest
 import torch
 
 from texnet.config import LossConfig
-from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
-from texnet.inference import prepare_inference, sample_textures, stylize_image
-from texnet.loss_network import LAYER_NAMES, LossNetwork
-from texnet.losses import DEFAULT_TEXTURE_LAYERS, TextureLoss, build_loss, gram_matrix
+from texnet.paper.generators import StyleNet, TextureNetV1, TextureNetV2
+from texnet.render.inference import prepare_inference, sample_textures, stylize_image
+from texnet.paper.loss_network import LAYER_NAMES, LossNetwork
+from texnet.paper.losses import DEFAULT_TEXTURE_LAYERS, TextureLoss, gram_matrix
+from texnet.build import build_loss
 from texnet.runtime import cpu_has_fast_bf16, resolve_precision
 
 TAPS = DEFAULT_TEXTURE_LAYERS
@@ -34,7 +35,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def images():
-    from texnet.images import load_image
+    from texnet.io.images import load_image
 
     g = torch.Generator().manual_seed(0)
     style = load_image("sample:brick", size=64)
@@ -86,7 +87,7 @@ def test_fast_path_changes_losses_by_less_than_one_percent(images, fp32_losses, 
 
 def test_bf16_loss_near_an_optimum_is_within_one_percent():
     """The relative error grows as the loss shrinks (a difference of Grams): check it where it is largest."""
-    from texnet.images import load_image
+    from texnet.io.images import load_image
     from texnet.optimize import optimize_pixels
 
     style = load_image("sample:brick", size=48)

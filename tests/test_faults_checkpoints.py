@@ -25,7 +25,7 @@ from helpers_train import make_content_folder, quiet, style_config
 from texnet.checkpoints import FORMAT, VERSION, load, load_checkpoint
 from texnet.apps.cli import main
 from texnet.errors import CheckpointError
-from texnet.generators import TextureNetV1
+from texnet.paper.generators import TextureNetV1
 from texnet.train import train
 
 

@@ -30,9 +30,9 @@ from PIL import Image
 from helpers_cli import child_env, one_line, run_cli
 from helpers_train import make_content_folder, quiet, style_config, texture_config
 from texnet.config import LossConfig
-from texnet.data import IMAGE_EXTENSIONS
+from texnet.io.data import IMAGE_EXTENSIONS
 from texnet.errors import ImageError
-from texnet.images import decode_image, load_image
+from texnet.io.images import decode_image, load_image
 from texnet.train import train
 
 
@@ -372,7 +372,7 @@ def test_content_folder_with_some_broken_files_trains_and_counts_them(world, tmp
     assert "upscaled" in stdout and "smaller than the 32 px crop" in stdout
     assert (out / "model.pt").is_file()
 
-    from texnet.data import ContentFolder
+    from texnet.io.data import ContentFolder
 
     data = ContentFolder(folder, 32)
     for i in range(len(data)):
@@ -488,14 +488,14 @@ def _base(command: str, world) -> list:
 @pytest.mark.parametrize("extra,code", INVALID, ids=[" ".join(a) for a, _ in INVALID])
 def test_invalid_option_values_are_rejected_before_any_work(world, capsys, monkeypatch, extra, code):
     """No image is decoded, no loss network built, no output folder created."""
-    import texnet.images
-    import texnet.loss_network
+    import texnet.io.images
+    import texnet.paper.loss_network
 
     def tripwire(*a, **k):
         raise AssertionError("work started before the options were checked")
 
-    monkeypatch.setattr(texnet.images, "decode_image", tripwire)
-    monkeypatch.setattr(texnet.loss_network.LossNetwork, "__init__", tripwire)
+    monkeypatch.setattr(texnet.io.images, "decode_image", tripwire)
+    monkeypatch.setattr(texnet.paper.loss_network.LossNetwork, "__init__", tripwire)
     out = _out(world)
     argv = _base(extra[0], world) + extra[1:] + ["--out", str(out)] + ["--quiet"]
     if extra[0] != "demo":

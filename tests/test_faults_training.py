@@ -30,8 +30,8 @@ from helpers_cli import child_env, one_line, run_cli
 from helpers_train import read_rows, without
 from texnet.checkpoints import load_checkpoint, save_checkpoint
 from texnet.apps.cli import main
-from texnet.generators import TextureNetV1
-from texnet.objective import JuleszObjective
+from texnet.paper.generators import TextureNetV1
+from texnet.paper.objective import JuleszObjective
 
 pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
               pytest.mark.usefixtures("one_thread")]
@@ -125,7 +125,7 @@ def tell(*words):
     return answer
 
 
-import texnet.files as files
+import texnet.io.files as files
 from texnet.train import Trainer
 
 real_atomic_write = files.atomic_write
@@ -327,7 +327,7 @@ def test_kill_9_inside_checkpoint_writes_of_a_real_run(reference, tmp_path):
 
 PHASE_CHILD = r"""
 import os, sys
-from texnet import files
+from texnet.io import files
 
 path, new_file, phase = sys.argv[1:4]
 new = open(new_file, "rb").read()

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from texnet.errors import CheckpointError, ConfigError
-from texnet.generators import ARCHITECTURES, StyleNet, TextureNetV1, TextureNetV2, build_generator
+from texnet.paper.generators import ARCHITECTURES, StyleNet, TextureNetV1, TextureNetV2, build_generator
 
 NORMS = ["instance", "batch", "none"]
 

@@ -8,7 +8,7 @@ from PIL import Image, ImageFont
 
 from conftest import rgb_array
 from texnet.errors import ImageError, TexnetError
-from texnet.images import load_image, make_grid, parse_size, read_image, resize, save_image
+from texnet.io.images import load_image, make_grid, parse_size, read_image, resize, save_image
 
 
 # --------------------------------------------------------------------------- reading modes
@@ -273,7 +273,7 @@ def test_make_grid_size():
 def test_captions_draw_greek_letters():
     # Pillow's built-in fonts have no λ (it comes out as a "missing glyph" box or "?"); the caption font,
     # matplotlib's DejaVu Sans, must have a real glyph for it.
-    from texnet.images import caption_font
+    from texnet.io.images import caption_font
 
     font = caption_font()
     assert isinstance(font, ImageFont.FreeTypeFont) and font.path.endswith("DejaVuSans.ttf")

@@ -13,9 +13,9 @@ from helpers_train import LOSS_ARGS, make_content_folder, write_photo
 from texnet.checkpoints import save_checkpoint
 from texnet.apps.cli import main
 from texnet.errors import CheckpointError, ConfigError
-from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
+from texnet.paper.generators import StyleNet, TextureNetV1, TextureNetV2
 from texnet.apps.runs import run_sample, run_stylize
-from texnet.inference import sample_textures
+from texnet.render.inference import sample_textures
 
 TRAIN_TEXTURE = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "--generator", "v1",
                  "--scales", "3", "--size", "32", "--batch-size", "2", "--steps", "3", "--device", "cpu",

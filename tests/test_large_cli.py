@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers_cli import one_line, run_cli
-from texnet.images import load_image
+from texnet.io.images import load_image
 
 SMALL = ["--texture-layers", "relu1_1", "--batch-size", "2", "--steps", "2",
          "--device", "cpu", "--quiet", "--precision", "fp32"]
@@ -14,7 +14,7 @@ SMALL = ["--texture-layers", "relu1_1", "--batch-size", "2", "--steps", "2",
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, one_thread):
     from texnet.apps.cli import main
-    from texnet.images import save_image
+    from texnet.io.images import save_image
 
     root = tmp_path_factory.mktemp("large")
     (root / "photos").mkdir()
@@ -121,7 +121,7 @@ def test_bad_large_options_are_one_line(models, tmp_path, capsys, extra, text):
 
 def test_tileable_textures_from_the_command_line(models, tmp_path, capsys, one_thread):
     """optimize --tileable and a tileable TextureNetV2 give seam scores <= 1.2; --tile-preview writes 2x2 repeats."""
-    from texnet.seams import seam_score
+    from texnet.extras.seams import seam_score
 
     rc, _, err = run_cli(["optimize", "--texture", "sample:gravel", "--size", "48", "--texture-size", "96", "--steps",
                           "60", "--tileable", "--tv-weight", "1", "--texture-layers", "relu1_1,relu2_1,relu3_1",
@@ -147,3 +147,53 @@ def test_sliced_wasserstein_loss_from_the_command_line(tmp_path, capsys):
 
     saved = json.loads((tmp_path / "o" / "config.json").read_text())
     assert saved["config"]["loss"]["texture_loss"] == "sw" and saved["final_loss"] < saved["initial_loss"]
+
+
+# --------------------------------------------------------------------------- one stylize path (issue 32)
+
+
+def test_stylize_with_size_takes_the_bounded_path_when_a_budget_is_given(models, tmp_path, capsys):
+    """`--size` (an upscaled copy of the photo) is planned like a native-size image: --max-memory and --tile
+    are honoured (before, --size skipped the tiled path and both were silently ignored)."""
+    import json
+
+    base = ["stylize", "--model", models / "style", "sample:coffee", "--size", "360", "--device", "cpu", "--quiet"]
+    assert run_cli(base + ["--out", tmp_path / "whole"], capsys)[0] == 0
+    rc, _, err = run_cli(base + ["--tile", "96", "--out", tmp_path / "tiles"], capsys)
+    assert rc == 0, err
+    info = json.loads((tmp_path / "tiles" / "config.json").read_text())
+    assert info["paths"] == ["tiled"]
+    whole, tiles = _img(tmp_path / "whole" / "coffee_stylized.png"), _img(tmp_path / "tiles" / "coffee_stylized.png")
+    assert whole.shape == tiles.shape == (240, 360, 3)
+    assert np.abs(whole - tiles).mean() <= 3 / 255
+    rc, _, err = run_cli(base + ["--max-memory", "1M", "--out", tmp_path / "tiny"], capsys)
+    assert rc == 1 and "1 MiB" in one_line(err) and not (tmp_path / "tiny").exists()
+
+
+def test_style_scale_strength_and_colours_work_on_the_tiled_path(models, tmp_path, capsys):
+    base = ["stylize", "--model", models / "style", "sample:coffee", "--size", "240", "--device", "cpu", "--quiet",
+            "--style-scale", "2", "--strength", "0.7", "--preserve-color"]
+    assert run_cli(base + ["--out", tmp_path / "whole"], capsys)[0] == 0
+    rc, _, err = run_cli(base + ["--tile", "64", "--out", tmp_path / "tiles"], capsys)
+    assert rc == 0, err
+    whole, tiles = _img(tmp_path / "whole" / "coffee_stylized.png"), _img(tmp_path / "tiles" / "coffee_stylized.png")
+    assert whole.shape == tiles.shape == (160, 240, 3)
+    assert np.abs(whole - tiles).mean() <= 3 / 255
+    rc, _, err = run_cli(base[:8] + ["--tile", "64", "--out", tmp_path / "plain"], capsys)  # scale 2 only
+    assert rc == 0, err
+    assert np.abs(_img(tmp_path / "plain" / "coffee_stylized.png") - tiles).mean() > 5 / 255
+
+
+def test_the_python_api_tiles_exactly_like_the_command(models, tmp_path, capsys):
+    """`texnet.load(path).stylize(photo, size=..., tile=...)` is the CLI's path: the same pixels."""
+    import texnet
+
+    rc, _, err = run_cli(["stylize", "--model", models / "style", "sample:coffee", "--size", "300", "--tile", "64",
+                          "--device", "cpu", "--quiet", "--out", tmp_path / "cli"], capsys)
+    assert rc == 0, err
+    g = texnet.load(models / "style")
+    api = g.stylize("sample:coffee", size=300, tile=64, seed=0, out=tmp_path / "api.png")
+    assert np.array_equal(_img(tmp_path / "cli" / "coffee_stylized.png"), _img(api))
+    y = texnet.stylize(g, "sample:coffee", size=300, tile=64, seed=0)  # no file: a tensor
+    assert y.shape == (1, 3, 200, 300)
+    assert np.abs(y[0].permute(1, 2, 0).numpy() - _img(api)).max() <= 1 / 255 + 1e-6

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from texnet.diversity import (
+from texnet.paper.diversity import (
     LAYOUT_LAYERS,
     layout_distances,
     pairwise_mean,
@@ -14,9 +14,9 @@ from texnet.diversity import (
     unit_normalize,
 )
 from texnet.errors import ConfigError
-from texnet.images import load_image, resize
-from texnet.loss_network import LossNetwork
-from texnet.metrics import exemplar_layout_distance, layout_distance, layout_diversity, layout_twins, random_crops
+from texnet.io.images import load_image, resize
+from texnet.paper.loss_network import LossNetwork
+from texnet.extras.metrics import exemplar_layout_distance, layout_distance, layout_diversity, layout_twins, random_crops
 
 
 # --------------------------------------------------------------------------- the math

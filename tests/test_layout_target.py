@@ -8,7 +8,7 @@ os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 import pytest
 
 from helpers_train import quiet, texture_config, without
-from texnet.auto_lambda import LayoutTarget
+from texnet.extras.auto_lambda import LayoutTarget
 from texnet.errors import ConfigError
 from texnet.train import train
 
@@ -64,18 +64,17 @@ def test_target_needs_auto_and_an_exemplar_larger_than_the_samples(tmp_path):
 
 
 def test_diversity_auto_steers_to_the_layout_target_by_default_with_an_eight_dimensional_z():
-    from texnet.auto_lambda import LAYOUT_TARGET
+    from texnet.extras.auto_lambda import LAYOUT_TARGET
     from texnet.config import V2_Z_DIM
 
     auto = texture_config(generator="v2", diversity="auto").resolved().validate()
     assert auto.diversity_target == LAYOUT_TARGET == 0.55 and auto.z_dim == V2_Z_DIM == 8
     assert auto.generator_spec()[1]["z_dim"] == 8
-    # 0 turns the controller off; a κ schedule or a number λ has no target; --v2-z map keeps a 4x4x16 z
+    # 0 turns the controller off; a κ schedule or a number λ has no target
     assert texture_config(generator="v2", diversity="auto", diversity_target=0).resolved().diversity_target == 0
     scheduled = texture_config(generator="v2", diversity="auto", diversity_kappa_end=0.5).resolved().validate()
     assert scheduled.diversity_target == 0
     assert texture_config(generator="v2", diversity=0.1).resolved().validate().diversity_target == 0
-    assert texture_config(generator="v2", v2_z="map").resolved().z_dim == 256
     assert texture_config(generator="v2", z_dim=256).resolved().z_dim == 256
 
 

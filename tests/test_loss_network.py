@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from conftest import LOSS_TAPS
-from texnet.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS
-from texnet import loss_network as ln
+from texnet.paper.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS
+from texnet.paper import loss_network as ln
 from texnet.errors import WeightsError
-from texnet.images import load_image
-from texnet.loss_network import LAYER_NAMES, LossNetwork
-from texnet.losses import PerceptualLoss, TextureLoss
+from texnet.io.images import load_image
+from texnet.paper.loss_network import LAYER_NAMES, LossNetwork
+from texnet.paper.losses import PerceptualLoss, TextureLoss
 from texnet.optimize import optimize_pixels
 
 #: VGG-19 "E": output channels of conv1_1 ... conv5_4.

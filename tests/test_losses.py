@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from texnet.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS
+from texnet.paper.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS
 from texnet.errors import ConfigError, TexnetError
-from texnet.losses import (
+from texnet.paper.losses import (
     DEFAULT_TEXTURE_LAYERS,
     ContentLoss,
     PerceptualLoss,
@@ -69,7 +69,7 @@ def test_texture_loss_zero_for_exemplar_positive_otherwise(loss_net, texture_los
 
 
 def test_texture_loss_is_batched(loss_net, texture_loss, brick64, noise64):
-    from texnet.images import load_image
+    from texnet.io.images import load_image
 
     grass = load_image("sample:grass", size=64)
     batch = torch.cat([noise64, brick64, grass, noise64])
@@ -188,7 +188,7 @@ def _value_and_grad(net, target, weights, normalize, x0, texture_weight=1.0):
 
 @pytest.fixture(scope="module")
 def small_target():
-    from texnet.images import load_image
+    from texnet.io.images import load_image
 
     return load_image("sample:brick", size=48)
 

@@ -7,12 +7,12 @@ import torch
 
 from texnet.checkpoints import load, save_checkpoint
 from texnet.errors import ConfigError
-from texnet.generators import StyleNet
-from texnet.images import load_image
-from texnet.inference import stylize_image
-from texnet.losses import ContentLoss, PerceptualLoss, TextureLoss
-from texnet.normalization import ConditionalInstanceNorm2d, InstanceNorm2d
-from texnet.styles import add_style, cin_layers, draw_styles, resolve_style
+from texnet.paper.generators import StyleNet
+from texnet.io.images import load_image
+from texnet.render.inference import stylize_image
+from texnet.paper.losses import ContentLoss, PerceptualLoss, TextureLoss
+from texnet.paper.normalization import ConditionalInstanceNorm2d, InstanceNorm2d
+from texnet.extras.styles import add_style, cin_layers, draw_styles, resolve_style
 
 SIZE = 32
 LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0}

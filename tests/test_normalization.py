@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from texnet.errors import ConfigError
-from texnet.normalization import NORMS, InstanceNorm2d, make_norm
+from texnet.paper.normalization import NORMS, InstanceNorm2d, make_norm
 
 
 def _input(n=4, c=5, h=9, w=11, seed=0):
@@ -107,7 +107,7 @@ def test_instance_norm_keeps_nhwc_inputs_nhwc_and_the_values(n):
     """The helper every instance norm calls: same values as F.instance_norm, NHWC in gives NHWC out."""
     import torch.nn.functional as F
 
-    from texnet.normalization import instance_norm
+    from texnet.paper.normalization import instance_norm
 
     torch.manual_seed(5)
     x, w, b = torch.randn(n, 6, 9, 7) * 3 + 1, torch.randn(6), torch.randn(6)

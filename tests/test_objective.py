@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from texnet.config import LossConfig
-from texnet.diversity import entropy_term, layout_entropy, lowpass, nearest_neighbor_distances, remove_brightness
-from texnet.images import load_image
-from texnet.losses import build_loss
-from texnet.objective import DIVERSITY_SPACES, JuleszObjective, julesz_objective
+from texnet.paper.diversity import entropy_term, layout_entropy, lowpass, nearest_neighbor_distances, remove_brightness
+from texnet.io.images import load_image
+from texnet.build import build_loss
+from texnet.paper.objective import DIVERSITY_SPACES, JuleszObjective, julesz_objective
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_objective_gradient_includes_the_entropy_term():
 def test_objective_asks_for_the_tap_its_diversity_space_needs():
     """The features space measures distances at a loss-network tap: build_objective adds it to the loss network."""
     from texnet.config import TrainConfig
-    from texnet.objective import build_objective
+    from texnet.build import build_objective
 
     cfg = TrainConfig(exemplar="sample:brick", diversity=0.1, diversity_space="features", diversity_layer="relu3_1",
                       loss=LossConfig(texture_layers={"relu1_1": 1.0}, precision="fp32")).resolved()

@@ -10,9 +10,9 @@ from PIL import Image
 
 from texnet.config import LossConfig, OptimizeConfig, from_dict
 from texnet.errors import ConfigError, ImageError
-from texnet.files import RunFolder, read_csv
-from texnet.images import load_image, save_image
-from texnet.losses import PerceptualLoss, TextureLoss
+from texnet.io.files import RunFolder, read_csv
+from texnet.io.images import load_image, save_image
+from texnet.paper.losses import PerceptualLoss, TextureLoss
 from texnet.optimize import optimize_pixels, run_optimization
 
 

@@ -10,7 +10,7 @@ from helpers_cli import one_line, run_cli
 from texnet.apps import cli, commands
 from texnet.config import TrainConfig
 from texnet.errors import ConfigError
-from texnet.options import check_fields, option
+from texnet.config.options import check_fields, option
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ import torch
 from texnet.apps.cli import main
 from texnet.apps.reproduce_report import (INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Verdict, all_of, any_of, claims,
                                           judge, spread)
-from texnet.images import save_image
+from texnet.io.images import save_image
 
 
 def test_smoke_profile_writes_report_results_and_figures_per_seed(tmp_path, capsys):
@@ -169,8 +169,8 @@ def test_fig6_threshold_is_calibrated_by_noise_and_shifted_copies():
 
 def test_fig6_calibration_orders_noise_below_shifts(one_thread):
     from texnet.apps.reproduce import fig6_calibration
-    from texnet.images import load_image
-    from texnet.loss_network import LossNetwork
+    from texnet.io.images import load_image
+    from texnet.paper.loss_network import LossNetwork
 
     net = LossNetwork(["relu3_1", "relu4_1"]).eval()
     photo = load_image("sample:chelsea", size=96)

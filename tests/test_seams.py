@@ -9,11 +9,11 @@ import torch
 
 from texnet.config import LossConfig, OptimizeConfig
 from texnet.errors import ConfigError
-from texnet.generators import TextureNetV1, TextureNetV2
-from texnet.images import load_image, resize
-from texnet.losses import build_loss
+from texnet.paper.generators import TextureNetV1, TextureNetV2
+from texnet.io.images import load_image, resize
+from texnet.build import build_loss
 from texnet.optimize import optimize_pixels, run_optimization
-from texnet.seams import TILE_METHODS, circular_pad, seam_score, tile_preview, tileable_view
+from texnet.extras.seams import TILE_METHODS, circular_pad, seam_score, tile_preview, tileable_view
 
 
 def _smooth_field(h, w, periodic: bool, seed=0):

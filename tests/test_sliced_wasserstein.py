@@ -9,10 +9,11 @@ import torch
 
 from texnet.config import LossConfig
 from texnet.errors import ConfigError
-from texnet.options import check_fields
-from texnet.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS, TEXTURE_LOSSES, TextureLoss, build_loss
+from texnet.config.options import check_fields
+from texnet.paper.losses import DEFAULT_TEXTURE_LAYERS as TEXTURE_LAYERS, TEXTURE_LOSSES, TextureLoss
+from texnet.build import build_loss
 from texnet.optimize import optimize_pixels
-from texnet.sliced_wasserstein import (SlicedWassersteinLoss, positions, random_directions, resample_sorted,
+from texnet.extras.sliced_wasserstein import (SlicedWassersteinLoss, positions, random_directions, resample_sorted,
                                        sliced_wasserstein)
 
 

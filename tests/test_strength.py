@@ -8,13 +8,13 @@ import torch
 import torch.nn as nn
 
 from texnet.checkpoints import load, save_checkpoint
-from texnet.color import chroma
+from texnet.extras.color import chroma
 from texnet.errors import ConfigError
-from texnet.generators import StyleNet
-from texnet.images import load_image
-from texnet.inference import stylize_image
-from texnet.normalization import InstanceNorm2d
-from texnet.styles import DEFAULT_STRENGTH_MODE, cin_layers, fit_identity_style
+from texnet.paper.generators import StyleNet
+from texnet.io.images import load_image
+from texnet.render.inference import stylize_image
+from texnet.paper.normalization import InstanceNorm2d
+from texnet.extras.styles import DEFAULT_STRENGTH_MODE, cin_layers, fit_identity_style
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import torch
 import texnet
 import texnet.apps.cli
 from helpers_cli import one_line, run_cli
-from texnet.color import chroma
-from texnet.images import load_image, save_image
+from texnet.extras.color import chroma
+from texnet.io.images import load_image, save_image
 
 SMALL = ["--texture-layers", "relu1_1,relu2_1", "--content-layers", "relu2_1", "--size", "32", "--batch-size", "2",
          "--device", "cpu", "--quiet", "--precision", "fp32"]

@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from texnet.bigimage import PngStreamWriter, read_rgb_uint8, save_png_uint8
+from texnet.io.bigimage import PngStreamWriter, read_rgb_uint8, save_png_uint8
 from texnet.errors import ConfigError, TexnetError
-from texnet.generators import StyleNet, TextureNetV1, TextureNetV2
-from texnet.tile_noise import axis_indices, hash_normal, v1_noise
-from texnet.tile_plan import parse_bytes, plan_tiles
-from texnet.tiling import tiled_sample, tiled_stylize, untiled_reference
+from texnet.paper.generators import StyleNet, TextureNetV1, TextureNetV2
+from texnet.render.tile_noise import axis_indices, hash_normal, v1_noise
+from texnet.render.plan import parse_bytes, plan_tiles
+from texnet.render.tiling import tiled_sample, tiled_stylize, untiled_reference
 
 MiB = 2**20
 
@@ -65,7 +65,7 @@ def test_hash_noise_is_standard_normal_and_depends_on_seed_and_plane():
 
 def test_hash_noise_is_finite_at_every_24_bit_level():
     """The extreme levels map to |z| <= 5.5, never inf (the top one used to round to u = 1: erfinv(1) = inf)."""
-    from texnet.tile_noise import bits_to_normal
+    from texnet.render.tile_noise import bits_to_normal
 
     levels = torch.tensor([0, 1, 2**23, 2**24 - 2, 2**24 - 1], dtype=torch.int32)
     z = bits_to_normal(levels << 8)
@@ -159,8 +159,8 @@ def test_v1_reduced_statistics_run_and_keep_the_size():
 
 def test_statistics_pooled_over_several_images_are_those_of_all_of_them():
     """Recording two equal-size images gives the statistics of both together (what tiled V1 freezes)."""
-    from texnet.normalization import InstanceNorm2d
-    from texnet.tile_norm import StatsNorm, set_mode
+    from texnet.paper.normalization import InstanceNorm2d
+    from texnet.render.tile_norm import StatsNorm, set_mode
 
     torch.manual_seed(3)
     norm = StatsNorm(InstanceNorm2d(4))

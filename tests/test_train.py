@@ -21,8 +21,8 @@ from helpers_train import (
 )
 from texnet.checkpoints import load, load_checkpoint
 from texnet.errors import CheckpointError, ConfigError, TexnetError
-from texnet.generators import StyleNet, TextureNetV1
-from texnet.objective import JuleszObjective
+from texnet.paper.generators import StyleNet, TextureNetV1
+from texnet.paper.objective import JuleszObjective
 from texnet.train import SAMPLE_COUNT, Trainer, TrainingDiverged, TrainingInterrupted, train
 
 #: The reference run every resume/interrupt test is compared with. The lr halves after step 3, so a run

@@ -11,7 +11,7 @@ import torch
 from texnet.checkpoints import load, save_checkpoint
 from texnet.config import TrainConfig
 from texnet.errors import ConfigError
-from texnet.generators import TextureNetV2, build_generator
+from texnet.paper.generators import TextureNetV2, build_generator
 from texnet.train import train
 from helpers_train import quiet, texture_config, without
 
@@ -111,7 +111,7 @@ def test_experts_on_another_generator_are_refused():
 
 
 def test_diversity_auto_on_v2_brings_eight_networks_and_a_low_starting_kappa():
-    from texnet.auto_lambda import AUTO_KAPPA
+    from texnet.extras.auto_lambda import AUTO_KAPPA
     from texnet.config import EXPERTS_KAPPA, V2_EXPERTS
 
     auto = texture_config(generator="v2", diversity="auto").resolved()

@@ -7,8 +7,8 @@ import torch
 
 from texnet.checkpoints import load, save_checkpoint
 from texnet.errors import ConfigError
-from texnet.generators import TextureNetV2, build_generator
-from texnet.inference import sample_textures
+from texnet.paper.generators import TextureNetV2, build_generator
+from texnet.render.inference import sample_textures
 
 SMALL = dict(size=32, hidden=16, base_channels=64)
 
@@ -75,53 +75,17 @@ def test_wrong_noise_is_a_clear_error():
         TextureNetV2(**SMALL, spatial_noise=-1)
 
 
-def test_z_as_a_map_commutes_with_shifting_the_map_when_tileable():
-    """With z read as a 4x4 map and circular padding, no unit knows its position: a shifted z map gives the
-    shifted texture, so the network cannot collapse to one fixed image."""
-    torch.manual_seed(0)
-    g = TextureNetV2(**SMALL, z_input="map", tileable=True).eval()
-    assert g.config["z_input"] == "map"
-    z = g.sample_noise(2, generator=torch.Generator().manual_seed(3))
-    assert z.shape == (2, 256)  # the same z as the paper's V2
-    shifted = torch.roll(z.view(2, 16, 4, 4), shifts=(1, 2), dims=(-2, -1)).reshape(2, 256)
-    with torch.no_grad():
-        x, xs = g(z), g(shifted)
-    cell = SMALL["size"] // 4
-    torch.testing.assert_close(xs, torch.roll(x, shifts=(cell, 2 * cell), dims=(-2, -1)))
-    assert float((xs - x).abs().max()) > 1e-3
+def test_runs_saved_with_dropped_levers_load_when_off_and_are_refused_when_on():
+    """--v2-z and --v2-refine were measured, lost and left the library: a saved config with them off (the
+    bundled bark and burlap) still loads; one that used them gets one line naming the commit that has them."""
+    from texnet.config import TrainConfig, to_dict, train_config_from_saved
 
-
-def test_z_as_a_map_round_trips_and_is_checked(tmp_path):
-    torch.manual_seed(0)
-    g = TextureNetV2(**SMALL, z_input="map").eval()
-    g2 = load(save_checkpoint(tmp_path / "model.pt", g, step=1))
-    assert g2.config == g.config and not hasattr(g2.fc[0], "in_features")
-    torch.testing.assert_close(g2.generate(2, seed=4), g.generate(2, seed=4))
-    with pytest.raises(ConfigError, match="multiple of 16"):
-        TextureNetV2(**SMALL, z_dim=100, z_input="map")
-    with pytest.raises(ConfigError, match="z_input must be one of"):
-        TextureNetV2(**SMALL, z_input="conv")
-
-
-def test_the_v2_z_option_reaches_the_generator():
-    from texnet.config import TrainConfig
-
-    cfg = TrainConfig(task="texture", exemplar="sample:brick", generator="v2", size=32, v2_z="map")
-    arch, kwargs = cfg.generator_spec()
-    assert arch == "TextureNetV2" and kwargs["z_input"] == "map"
-    assert "z_input" not in TrainConfig(task="texture", exemplar="sample:brick", generator="v2").generator_spec()[1]
-
-
-def test_refine_layers_add_convolutions_per_stage_and_round_trip(tmp_path):
-    torch.manual_seed(0)
-    plain, g = TextureNetV2(**SMALL), TextureNetV2(**SMALL, refine=2).eval()
-    extra = sum(p.numel() for p in g.parameters()) - sum(p.numel() for p in plain.parameters())
-    # two 3x3 convs (no bias: instance norm follows) and their affine norms after each of the 3 stages
-    widths = [m.out_channels for m in plain.body if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert extra == sum(2 * (9 * c * c + 2 * c) for c in widths)
-    g2 = load(save_checkpoint(tmp_path / "model.pt", g, step=1))
-    assert g2.config["refine"] == 2
-    torch.testing.assert_close(g2.generate(2, seed=1), g.generate(2, seed=1))
+    saved = to_dict(TrainConfig(task="texture", exemplar="sample:brick", generator="v2", size=16))
+    assert train_config_from_saved({**saved, "v2_z": "fc", "v2_refine": 0}).generator == "v2"
+    with pytest.raises(ConfigError, match="v2-z, a lever texnet no longer has.*0839bd8"):
+        train_config_from_saved({**saved, "v2_z": "map"})
+    with pytest.raises(TypeError):
+        TextureNetV2(**SMALL, refine=1)
 
 
 def test_v2_width_sets_the_channels_and_its_default_keeps_old_specs():

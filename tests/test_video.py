@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from texnet.errors import ConfigError, TexnetError
-from texnet.generators import StyleNet, TextureNetV2
-from texnet.video import FlickerMeter, TemporalStabilizer, flicker, require_av, stability_penalty, stylize_video
+from texnet.paper.generators import StyleNet, TextureNetV2
+from texnet.render.video import FlickerMeter, TemporalStabilizer, flicker, require_av, stability_penalty, stylize_video
 
 FRAMES, H, W, FPS = 8, 48, 64, 12
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from texnet import bundled
+from texnet.io import bundled
 from texnet.apps import zoo
 from texnet.checkpoints import load
 

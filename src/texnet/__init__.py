@@ -5,7 +5,7 @@
     x = g.generate(4, seed=0)                       # texture samples, (4, 3, H, W) in [0, 1]
     y = g.stylize(texnet.load_image("photo.jpg"))   # with a StyleNet checkpoint
 """
-__version__ = "0.1.0"
+from texnet._version import __version__
 
 import os as _os
 import sys as _sys
@@ -21,22 +21,28 @@ if "torch" not in _sys.modules:  # only effective before torch loads (e.g. the `
     # advises the kernel (madvise) and does nothing where transparent huge pages are off.
     _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-from .checkpoints import load
-from .config import LossConfig, OptimizeConfig, TrainConfig
-from .diversity import entropy_term, nearest_neighbor_distances
-from .errors import TexnetError
-from .generators import StyleNet, TextureNetV1, TextureNetV2
-from .images import load_image, make_grid, save_image
-from .loss_network import LossNetwork
-from .losses import ContentLoss, PerceptualLoss, TextureLoss, build_loss, gram_matrix, tv_loss
-from .normalization import InstanceNorm2d
-from .objective import JuleszObjective, julesz_objective
-from .optimize import optimize_pixels, run_optimization
-from .train import train
+from texnet import _compat
+
+_compat.install()
+
+from texnet.checkpoints import load
+from texnet.config import LossConfig, OptimizeConfig, TrainConfig
+from texnet.paper.diversity import entropy_term, nearest_neighbor_distances
+from texnet.errors import TexnetError
+from texnet.paper.generators import StyleNet, TextureNetV1, TextureNetV2
+from texnet.io.images import load_image, make_grid, save_image
+from texnet.paper.loss_network import LossNetwork
+from texnet.paper.losses import ContentLoss, PerceptualLoss, TextureLoss, gram_matrix, tv_loss
+from texnet.build import build_loss
+from texnet.paper.normalization import InstanceNorm2d
+from texnet.paper.objective import JuleszObjective, julesz_objective
+from texnet.optimize import optimize_pixels, run_optimization
+from texnet.train import train
+from texnet.render import stylize
 
 __all__ = [
     "load", "LossConfig", "OptimizeConfig", "TrainConfig", "entropy_term", "nearest_neighbor_distances",
     "TexnetError", "StyleNet", "TextureNetV1", "TextureNetV2", "load_image", "make_grid", "save_image",
     "LossNetwork", "ContentLoss", "PerceptualLoss", "TextureLoss", "build_loss", "gram_matrix", "tv_loss",
-    "InstanceNorm2d", "JuleszObjective", "julesz_objective", "optimize_pixels", "run_optimization", "train",
+    "InstanceNorm2d", "JuleszObjective", "julesz_objective", "optimize_pixels", "run_optimization", "train", "stylize",
 ]

@@ -1,6 +1,6 @@
 """`python -m texnet` is the `texnet` command."""
 import sys
 
-from .apps.cli import main
+from texnet.apps.cli import main
 
 sys.exit(main())

@@ -16,9 +16,10 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from .errors import CheckpointError
-from .files import atomic_write, safe_torch_load
-from .generators import Generator, build_generator
+from texnet.errors import CheckpointError, clip
+from texnet.extras.styles import add_style, style_name
+from texnet.io.files import atomic_write, safe_torch_load
+from texnet.paper.generators import Generator, build_generator
 
 FORMAT = "texnet-checkpoint"
 #: Bumped when the layout changes; newer versions are refused with a clear message, older ones converted.
@@ -48,7 +49,7 @@ def generator_payload(g: Generator) -> Dict[str, Any]:
 
 def save_checkpoint(path: os.PathLike | str, generator: Generator, **fields: Any) -> Path:
     """Atomically write a checkpoint; `fields` add train_config, step, optimizer, history, ..."""
-    from . import __version__
+    from texnet._version import __version__
 
     data = {"format": FORMAT, "version": VERSION, "texnet_version": __version__, **generator_payload(generator), **fields}
     return write_checkpoint_dict(path, data)
@@ -65,9 +66,9 @@ def write_checkpoint_dict(path: os.PathLike | str, data: Dict[str, Any]) -> Path
 def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[str, Any]:
     """Read and validate a checkpoint dict; unsafe, foreign, or future files get a one-line CheckpointError.
 
-    `path` may also name a bundled network (texnet.bundled; `texnet models` lists them).
+    `path` may also name a bundled network (texnet.io.bundled; `texnet models` lists them).
     """
-    from .bundled import resolve
+    from texnet.io.bundled import resolve
 
     path = resolve(path)
     if not path.exists():
@@ -96,14 +97,14 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
         if not isinstance(data[key], kind):
             raise CheckpointError(f"{path}: checkpoint field '{key}' is a {type(data[key]).__name__}, not a {kind.__name__}")
     data["path"] = str(path)
-    from .bundled import expand
+    from texnet.io.bundled import expand
 
     return expand(upgrade(data))
 
 
 def upgrade(data: Dict[str, Any]) -> Dict[str, Any]:
     """A checkpoint dict of any older format version in the current layout (keys renamed, nothing lost)."""
-    from .config import RENAMED_TRAIN_KEYS
+    from texnet.config import RENAMED_TRAIN_KEYS
 
     if data["version"] < 2:
         data = {RENAMED_KEYS_V2.get(k, k): v for k, v in data.items()}
@@ -124,7 +125,7 @@ def generator_from_checkpoint(data: Dict[str, Any], expect: Optional[str] = None
     except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(
             f"{data.get('path', 'checkpoint')}: weights do not fit a {arch} with {data['arch_config']} "
-            f"({str(exc).splitlines()[0][:120]})"
+            f"({clip(str(exc), 120)})"
         ) from exc
     return g
 
@@ -140,3 +141,19 @@ def load(path: os.PathLike | str, device: Any = "cpu") -> Generator:
     g = generator_from_checkpoint(data).float().to(device).eval()
     g.checkpoint = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
     return g
+
+
+def extend_trained_stylenet(path, new_style: str):
+    """(network, trainable parameters, style names): a trained StyleNet with `new_style`'s row added (add_style)."""
+    base = load(path)
+    if base.arch != "StyleNet" or base.config.get("norm") != "instance":
+        raise CheckpointError(f"{path}: add-style needs an instance-norm StyleNet, not a {base.arch} "
+                              f"({base.config.get('norm')})")
+    known = base.checkpoint.get("style_names")
+    if not known:
+        sources = base.checkpoint.get("exemplar_path") or []
+        known = [style_name(e) for e in (sources if isinstance(sources, list) else [sources])]
+    params = add_style(base)
+    names = list(known)[: base.styles - 1]
+    names += [f"style{k}" for k in range(len(names), base.styles - 1)] + [style_name(new_style)]
+    return base, params, names

@@ -65,12 +65,12 @@ from typing import Any, Callable, Dict, Optional
 import torch
 import torch.nn as nn
 
-from .diversity import nearest_neighbor_distances
-from .errors import ConfigError, TexnetError
-from .runtime import resolve_device
+from texnet.config.vocab import ENTROPY_SCOPES  # (re-exported)
+from texnet.paper.diversity import nearest_neighbor_distances
+from texnet.errors import ConfigError, TexnetError, clip
+from texnet.runtime import resolve_device
 
 #: Where the entropy term searches nearest neighbours under DDP: the global batch, or each process's slice.
-ENTROPY_SCOPES = ("global", "rank")
 
 
 def environment() -> tuple:
@@ -102,7 +102,7 @@ def check_config(cfg, world_size: int, device: torch.device) -> None:
         lower = max(world_size, cfg.batch_size // world_size * world_size)
         raise ConfigError(f"--batch-size {cfg.batch_size} is the global batch and must be divisible by the "
                           f"{world_size} processes (try {lower} or {lower + world_size})")
-    if cfg.diversity > 0 and cfg.entropy_scope == "rank" and cfg.batch_size // world_size < 2:
+    if cfg.has_entropy and cfg.entropy_scope == "rank" and cfg.batch_size // world_size < 2:
         raise ConfigError(f"--entropy-scope rank compares samples within each process: it needs --batch-size >= "
                           f"{2 * world_size} with {world_size} processes (or --entropy-scope global)")
     if cfg.sync_bn and device.type != "cuda":
@@ -254,7 +254,7 @@ class DistContext:
                 box[0] = ("error", exc)
             except Exception as exc:  # not a TexnetError: re-raised here, a one-line stop for the others
                 failure = exc
-                box[0] = ("error", TexnetError(f"rank 0 failed: {type(exc).__name__}: {str(exc)[:200]}"))
+                box[0] = ("error", TexnetError(f"rank 0 failed: {type(exc).__name__}: {clip(str(exc), 200)}"))
         dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
         kind, value = box[0]
         if failure is not None:

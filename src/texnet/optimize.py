@@ -11,23 +11,24 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional
 
 import torch
 
-from .errors import TexnetError
-from .exemplars import check_output_size, load_exemplar
-from .files import RunFolder
-from .images import load_image, save_image, target_hw
-from .losses import PerceptualLoss, build_loss
-from .runtime import progress, resolve_device, seed_everything
-from .seams import TILE_METHODS, tileable_view
+from texnet.config.vocab import OPTIMIZERS
+from texnet.errors import TexnetError
+from texnet.extras.exemplars import check_output_size, load_exemplar
+from texnet.io.files import RunFolder
+from texnet.io.images import load_image, save_image, target_hw
+from texnet.paper.losses import PerceptualLoss
+from texnet.build import build_loss
+from texnet.runtime import progress, resolve_device, seed_everything
+from texnet.extras.seams import TILE_METHODS, tileable_view
 
 if TYPE_CHECKING:
-    from .config import OptimizeConfig
+    from texnet.config import OptimizeConfig
 
 #: L-BFGS step length (pastiche and Gatys' reference use 1.0; one loss evaluation per step).
 LBFGS_LR = 1.0
 #: Adam on [0, 1] pixels: chosen here, converges in a few hundred steps.
 ADAM_LR = 0.02
 #: The pixel optimizers `optimize_pixels` knows.
-OPTIMIZERS = ("lbfgs", "adam")
 
 
 class _ClampStraightThrough(torch.autograd.Function):
@@ -173,7 +174,7 @@ def run_optimization(cfg: "OptimizeConfig", run: Optional[RunFolder] = None, sho
     result = optimize_pixels(loss_fn, init, cfg.steps, cfg.optimizer, cfg.lr, targets, show_progress,
                              tileable=cfg.tileable)
     if cfg.preserve_color:
-        from .color import preserve_color
+        from texnet.extras.color import preserve_color
 
         result.images = preserve_color(result.images, content.to(result.images.device))
         with torch.no_grad():  # the reported loss is the saved image's
@@ -185,7 +186,7 @@ def run_optimization(cfg: "OptimizeConfig", run: Optional[RunFolder] = None, sho
 
 def save_run(run: RunFolder, cfg: "OptimizeConfig", result: OptimizeResult, style, content, device) -> None:
     """Images, losses.csv and config.json (with the measured start/final losses) into the run folder."""
-    from .config import to_dict
+    from texnet.config import to_dict
 
     images = result.images.cpu()
     names = ["output.png"] if len(images) == 1 else [f"output_{i}.png" for i in range(len(images))]

@@ -5,13 +5,14 @@ import os
 import random
 import signal
 import sys
-
+import threading
+import time
 from typing import Optional
 
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from texnet.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -121,11 +122,21 @@ def autocast(precision: str, device_type: str):
     return torch.autocast(device_type=device_type, dtype=dtype)
 
 
+#: Set once training stopped for a signal and saved: the CLI ignores further signals while it says so.
+STOPPING = threading.Event()
+
+
 class StopFlag:
-    """SIGINT/SIGTERM set a flag checked between steps; a second Ctrl-C aborts at once."""
+    """SIGINT/SIGTERM set a flag checked between steps; the loop then saves a checkpoint and stops.
+
+    Further signals (a user pressing Ctrl-C three times) change nothing: the step, the checkpoint and the log
+    in progress complete, so an interrupted run can always be resumed. kill -9 stops at once, losing at most
+    the work since the last checkpoint (`--checkpoint-every`, `--checkpoint-minutes`).
+    """
 
     def __init__(self):
         self.signal: Optional[int] = None
+        self.count = 0
         self._old = {}
 
     def __enter__(self):
@@ -137,11 +148,27 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
+        self.count += 1
+        if self.signal is None:
+            self.signal = signum
 
     def __exit__(self, *exc):
+        if self.signal is not None:
+            STOPPING.set()
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
+
+
+class Deadline:
+    """True once `minutes` of wall time passed since the start or the last `restart()`; 0 or None: never."""
+
+    def __init__(self, minutes: Optional[float]):
+        self.seconds = float(minutes) * 60.0 if minutes else None
+        self.restart()
+
+    def restart(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self) -> bool:
+        return self.seconds is not None and time.monotonic() - self.start >= self.seconds

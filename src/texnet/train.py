@@ -20,40 +20,28 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from . import distributed
-from .auto_lambda import kappa_at, layout_target
-from .checkpoints import file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig, to_dict, train_config_from_saved
-from .data import SAMPLE_PHOTOS, ContentFolder
-from .errors import CheckpointError, TexnetError
-from .files import RunFolder
-from .generators import Generator, build_generator
-from .color import luminance_rgb
-from .exemplars import training_exemplar
-from .images import make_grid, save_image
-from .metrics import LayoutTracker
-from .objective import build_objective
-from .runtime import StopFlag, autocast, progress, seed_everything
-from .styles import draw_styles, extend_trained_stylenet, style_name
-from .training_log import summary_lines, write_logs
+from texnet import distributed
+from texnet.extras.auto_lambda import kappa_at, layout_target
+from texnet.checkpoints import extend_trained_stylenet, file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
+from texnet.config import TrainConfig, to_dict, train_config_from_saved
+from texnet.io.data import SAMPLE_PHOTOS, ContentFolder
+from texnet.errors import CheckpointError, TexnetError, TrainingDiverged, TrainingInterrupted, clip  # noqa: F401
+from texnet.io.files import RunFolder
+from texnet.paper.generators import Generator, build_generator
+from texnet.extras.color import luminance_rgb
+from texnet.extras.exemplars import training_exemplar
+from texnet.io.images import make_grid, resolve_path, save_image
+from texnet.extras.metrics import LayoutTracker
+from texnet.build import build_objective
+from texnet.runtime import Deadline, StopFlag, autocast, progress, seed_everything
+from texnet.extras.styles import draw_styles, style_name
+from texnet.training_log import summary_lines, write_logs
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 #: Noise / content crops used for the periodic sample grids (fixed, so grids are comparable over time).
 SAMPLE_SEED = 20170102
 SAMPLE_COUNT = 8
-
-
-class TrainingInterrupted(TexnetError):
-    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed. `signum` is the signal."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT):
-        super().__init__(message)
-        self.signum = int(signum)
-
-
-class TrainingDiverged(TexnetError):
-    """The loss became NaN/Inf; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -94,9 +82,9 @@ class Trainer:
         if self.cfg.task == "texture":
             generator.check_size(self.cfg.size)
         resume_data = self.dist.from_main(lambda: self._read_checkpoint(out)) if resume else None
-        self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume)
+        self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume, claim=self.dist.is_main)
         self.exemplar = training_exemplar(self.cfg, self.log)
-        digests = [file_digest(_real_path(e)) for e in self.cfg.exemplars]
+        digests = [file_digest(resolve_path(e)) for e in self.cfg.exemplars]
         self.digest = digests if isinstance(self.cfg.exemplar, list) else digests[0]
         self.data = ContentFolder(self.cfg.content_dir, self.cfg.size, self.cfg.max_pixels) if self.cfg.task == "style" else None
         if self.cfg.task == "style" and self.cfg.content_dir == SAMPLE_PHOTOS:
@@ -162,7 +150,7 @@ class Trainer:
         except TexnetError:
             saved = data.get("train_config") or {}
         mine = to_dict(self.cfg)
-        differs = [k for k in mine if k not in ("steps", "checkpoint_every", "sample_every", "device")
+        differs = [k for k in mine if k not in ("steps", "checkpoint_every", "checkpoint_minutes", "sample_every", "device")
                    and saved.get(k) != mine[k]]
         if differs:
             raise CheckpointError(
@@ -191,7 +179,7 @@ class Trainer:
             if "rng" in data:
                 torch.set_rng_state(data["rng"])
         except (KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-            detail = (str(exc).strip().splitlines() or [""])[0][:120]
+            detail = clip(str(exc), 120)
             raise CheckpointError(f"{path}: training state is damaged and cannot be resumed "
                                   f"({type(exc).__name__}: {detail})") from exc
         self.saved_step = self.step
@@ -260,7 +248,7 @@ class Trainer:
         styles, targets_of = self._styles(self.cfg.batch_size, gen)  # drawn after the batch: old RNG streams kept
         z, content, styles, targets_of = self.dist.shard((z, content, styles, targets_of))  # this process's slice
         targets = self.objective.loss.content_targets(content) if content is not None else None
-        if self.cfg.diversity == "auto":
+        if self.cfg.auto_lambda:
             self.objective.diversity = self.kappa_control.kappa if self.kappa_control else kappa_at(
                 step, self.cfg.steps, self.cfg.diversity_kappa, self.cfg.diversity_kappa_end)
         with autocast(self.precision, self.device.type):  # fast path: generator convs in bf16 (weights, Adam: fp32)
@@ -349,6 +337,7 @@ class Trainer:
                        desc=f"train {self.generator.arch}", enabled=self.show_progress)
         with StopFlag() as stop:
             start = time.perf_counter() - self.elapsed
+            due = Deadline(cfg.checkpoint_minutes)  # a checkpoint by wall time as well as by steps
             for step in bar:
                 row = self.train_step(step)
                 self.step = step
@@ -359,9 +348,10 @@ class Trainer:
                     self.track_layout(row)
                 bar.set_postfix(_postfix(row))
                 signum = self.dist.agree_signal(stop.signal)  # a signal to any process stops all at this step
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps or signum is not None:
-                    self.save()
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps or signum is not None or due():
+                    self.save()  # signals during the save only set the flag again (StopFlag): it completes
                     self.write_logs()
+                    due.restart()
                 if step % cfg.sample_every == 0:
                     self.sample_grid(f"samples/step_{step:06d}.png")
                 if signum is not None:
@@ -379,6 +369,7 @@ class Trainer:
         self.write_logs()
         self.sample_grid("samples.png")
         self.dist.barrier()  # rank 0's files are written before any process returns
+        self.run_dir.release()
         skipped = self.data.skipped if self.data is not None else 0
         if skipped:
             self.log(f"skipped {skipped} unreadable file(s) in {cfg.content_dir}")
@@ -391,12 +382,6 @@ def _postfix(row: Dict[str, float]) -> Dict[str, str]:
     keys = ["loss", "texture", "content", "nn_distance", "lambda"]
     names = {"nn_distance": "nn", "lambda": "λ"}
     return {names.get(k, k): f"{row[k]:.4g}" for k in keys if k in row}
-
-
-def _real_path(source: str):
-    from .images import resolve_path
-
-    return resolve_path(source)
 
 
 def _quiet(_msg: str) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from .files import RunFolder
-from .plots import plot_curves
+from texnet.io.files import RunFolder
+from texnet.io.plots import plot_curves
 
 LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "kappa", "layout_level",
               "nn_distance", "layout", "lr",

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .. import __version__
-from ..config import InferenceConfig, OptimizeConfig, TrainConfig
-from ..errors import ConfigError
-from ..loss_network import WEIGHT_FORMATS
-from ..options import option
-from .flags import RunFlags, build_config
+from texnet._version import __version__
+from texnet.config import InferenceConfig, OptimizeConfig, TrainConfig
+from texnet.errors import ConfigError
+from texnet.paper.loss_network import WEIGHT_FORMATS
+from texnet.config.options import option
+from texnet.apps import costs
+from texnet.apps.flags import RunFlags, build_config
 
 
 @dataclass
@@ -34,9 +35,9 @@ def optimize_config(args) -> OptimizeConfig:
 
 
 def optimize(args) -> int:
-    from ..files import RunFolder
-    from ..images import resolve_path
-    from ..optimize import run_optimization
+    from texnet.io.files import RunFolder
+    from texnet.io.images import resolve_path
+    from texnet.optimize import run_optimization
 
     cfg = optimize_config(args)
     run_flags = build_config(RunFlags, args)
@@ -55,7 +56,7 @@ def optimize(args) -> int:
 
 
 def demo(args) -> int:
-    from .demo import DemoConfig, run_demo
+    from texnet.apps.demo import DemoConfig, run_demo
 
     cfg = build_config(DemoConfig, args).validate()
     run_demo(cfg.out, size=cfg.size, steps=cfg.steps, device=cfg.device, overwrite=cfg.overwrite,
@@ -66,7 +67,7 @@ def demo(args) -> int:
 def info(args) -> int:
     import torch
 
-    from ..loss_network import LAYER_NAMES, LossNetwork, default_weights_path
+    from texnet.paper.loss_network import LAYER_NAMES, LossNetwork, default_weights_path
 
     cfg = build_config(InfoConfig, args)
     net = LossNetwork(["relu5_4"], weights=cfg.vgg_weights, weights_format=cfg.vgg_format)
@@ -85,12 +86,13 @@ def train_config(args) -> TrainConfig:
 
 
 def train(args) -> int:
-    from ..distributed import is_main_process
-    from ..images import resolve_path
-    from ..train import train
+    from texnet.distributed import is_main_process
+    from texnet.io.images import resolve_path
+    from texnet.train import train
 
     cfg = train_config(args)
     run_flags = build_config(RunFlags, args)
+    costs.warn_train(cfg)
     for source in cfg.exemplars:
         resolve_path(source)
     res = train(cfg, run_flags.out, overwrite=run_flags.overwrite, resume=run_flags.resume,
@@ -114,11 +116,12 @@ def _fast(cfg: InferenceConfig) -> dict:
 
 
 def sample(args) -> int:
-    from .runs import run_sample
-    from ..runtime import resolve_device
+    from texnet.apps.runs import run_sample
+    from texnet.runtime import resolve_device
 
     cfg = inference_config(args)
     run_flags = build_config(RunFlags, args)
+    costs.warn_sample(cfg)
     info = run_sample(cfg.model, run_flags.out, n=cfg.n, size=cfg.size, seed=cfg.seed,
                       device=resolve_device(cfg.device), overwrite=run_flags.overwrite, grid=not cfg.no_grid,
                       files=not cfg.grid_only, batch_size=cfg.batch_size, tile_preview=cfg.tile_preview, **_fast(cfg),
@@ -142,11 +145,12 @@ def style_options(cfg: InferenceConfig) -> dict:
 
 
 def stylize(args) -> int:
-    from .runs import run_stylize
-    from ..runtime import resolve_device
+    from texnet.apps.runs import run_stylize
+    from texnet.runtime import resolve_device
 
     cfg = inference_config(args)
     run_flags = build_config(RunFlags, args)
+    costs.warn_stylize(cfg, args.images)
     info = run_stylize(cfg.model, args.images, run_flags.out, size=cfg.size, seed=cfg.seed,
                        device=resolve_device(cfg.device), overwrite=run_flags.overwrite, max_pixels=cfg.max_pixels,
                        style_scale=cfg.style_scale, **_fast(cfg), **style_options(cfg), **_large(cfg, run_flags))
@@ -158,10 +162,10 @@ def stylize(args) -> int:
 
 
 def stylize_video(args) -> int:
-    from ..checkpoints import load
-    from ..inference import require_task, style_selector
-    from ..runtime import resolve_device
-    from ..video import require_av, stylize_video as run
+    from texnet.checkpoints import load
+    from texnet.render.inference import require_task, style_selector
+    from texnet.runtime import resolve_device
+    from texnet.render.video import require_av, stylize_video as run
 
     cfg = inference_config(args)
     run_flags = build_config(RunFlags, args)
@@ -192,8 +196,8 @@ class ExportConfig:
 
 
 def export(args) -> int:
-    from ..checkpoints import load
-    from ..export import export_onnx
+    from texnet.checkpoints import load
+    from texnet.render.onnx import export_onnx
 
     cfg = build_config(ExportConfig, args)
     run_flags = build_config(RunFlags, args)
@@ -201,7 +205,7 @@ def export(args) -> int:
         raise ConfigError(f"{run_flags.out}: exists; use --overwrite to replace it")
     g = load(cfg.model)
     if cfg.int8:
-        from ..export import quantize_onnx
+        from texnet.render.onnx import quantize_onnx
 
         out = Path(run_flags.out)
         fp32 = export_onnx(g, out.with_name(f".{out.stem}.fp32.onnx"), fast_upsample=cfg.fast_upsample)
@@ -217,8 +221,8 @@ def export(args) -> int:
 
 
 def evaluate(args) -> int:
-    from ..runtime import resolve_device
-    from .evaluate import EvaluateConfig, evaluate_model
+    from texnet.runtime import resolve_device
+    from texnet.apps.evaluate import EvaluateConfig, evaluate_model
 
     cfg = build_config(EvaluateConfig, args).validate()
     run_flags = build_config(RunFlags, args)
@@ -234,18 +238,24 @@ def evaluate(args) -> int:
         line += f", diversity pixels {d['pixels_pairwise']:.4g} / features {d['features_pairwise']:.4g} (pairwise)"
         if "layout" in d:
             line += f", layout {d['layout']:.2f} of the exemplar's"
+        if "layout_nn" in d:
+            line += f" (nearest neighbour {d['layout_nn']:.2f} of the crops')"
+    if "stride_power_ratio" in res:
+        ref = "photos'" if "per_image" in res else "exemplar's"
+        line += f", stride-line power {res['stride_power_ratio']:.2g}× the {ref}"
     print(f"{line}; wrote {run_flags.out}/results.json")
     return 0
 
 
 def reproduce(args) -> int:
-    from .profiles import get_profile
-    from .reproduce import ReproduceConfig, reproduce
-    from .reproduce_report import claims
+    from texnet.apps.profiles import get_profile
+    from texnet.apps.reproduce import ReproduceConfig, reproduce
+    from texnet.apps.reproduce_report import claims
 
     cfg = build_config(ReproduceConfig, args).validate()
     run_flags = build_config(RunFlags, args)
     profile = get_profile(cfg.profile, precision=cfg.precision)
+    costs.warn_reproduce(profile)
     res = reproduce(profile, run_flags.out, style=cfg.style, texture=cfg.texture, content_dir=cfg.content_dir,
                     device=cfg.device, overwrite=run_flags.overwrite, reuse=cfg.reuse,
                     show_progress=not run_flags.quiet)

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict
 
-from ..config import OptimizeConfig, device_option
-from ..errors import ConfigError
-from ..images import parse_size
-from ..options import check_fields, option
-from ..files import RunFolder
-from ..optimize import run_optimization
-from ..plots import plot_curves
-from .report import Figure, Section, write_html
+from texnet.config import OptimizeConfig, device_option
+from texnet.errors import ConfigError
+from texnet.io.images import parse_size
+from texnet.config.options import check_fields, option
+from texnet.io.files import RunFolder
+from texnet.optimize import run_optimization
+from texnet.io.plots import plot_curves
+from texnet.apps.report import Figure, Section, write_html
 
 #: scikit-image ships these (CC0 / public domain), so the demo works offline.
 DEMO_TEXTURE = "sample:gravel"
@@ -51,7 +51,7 @@ def run_demo(
     """The bundled networks (stylizations, texture samples, each forward pass timed), then texture synthesis and
     stylization by optimization, in `out/index.html`."""
     root = RunFolder(out, overwrite=overwrite)
-    from .demo_networks import network_sections
+    from texnet.apps.demo_networks import network_sections
 
     net_sections, net_times = network_sections(root, size, log=log)
     jobs = {

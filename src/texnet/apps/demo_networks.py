@@ -4,9 +4,9 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Tuple
 
-from .. import bundled
-from ..images import load_image, make_grid, save_image
-from .report import Figure, Section
+from texnet.io import bundled
+from texnet.io.images import load_image, make_grid, save_image
+from texnet.apps.report import Figure, Section
 
 #: scikit-image photos (no bundled network trained on them).
 DEMO_PHOTOS = ("sample:chelsea", "sample:coffee")
@@ -31,8 +31,8 @@ def _timed(fn) -> Tuple[object, float]:
 def network_sections(root, size: int, log=print) -> Tuple[List[Section], Dict[str, Dict]]:
     """Sections for the page, and the StyleNet whose forward time the optimization part compares to (its style
     is the optimization's, when the network ships its style image)."""
-    from ..checkpoints import load
-    from ..inference import stylize_image
+    from texnet.checkpoints import load
+    from texnet.render.inference import stylize_image
 
     sections, compare = [], {}
     styles = _pick("style", DEMO_STYLE_NETWORKS)

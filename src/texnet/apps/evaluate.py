@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from ..checkpoints import load
-from ..config import TrainConfig, device_option, max_pixels_option, seed_option, train_config_from_saved
-from ..exemplars import training_exemplar
-from ..files import RunFolder
-from ..images import load_image, make_grid, parse_size, resolve_path, save_image
-from ..losses import build_loss
-from ..diversity import LAYOUT_LAYERS
-from ..metrics import FEATURE_DIVERSITY_LAYERS, diversity, layout_diversity, median_time, quality
-from ..options import check_fields, option
+from texnet.checkpoints import load
+from texnet.config import TrainConfig, device_option, max_pixels_option, seed_option, train_config_from_saved
+from texnet.extras.exemplars import training_exemplar
+from texnet.io.files import RunFolder
+from texnet.io.images import load_image, make_grid, parse_size, resolve_path, save_image
+from texnet.build import build_loss
+from texnet.paper.diversity import LAYOUT_LAYERS
+from texnet.extras.metrics import FEATURE_DIVERSITY_LAYERS, diversity, layout_diversity, layout_nn, median_time, quality
+from texnet.extras.spectra import exemplar_stride_power_ratio, mean_ratio, measurable
+from texnet.config.options import check_fields, option
+from texnet.errors import ConfigError
 
 #: Photos stylized when no --content is given (bundled with scikit-image).
 DEFAULT_EVAL_CONTENT = ("sample:chelsea", "sample:astronaut", "sample:coffee")
@@ -45,14 +48,32 @@ def _train_config(g) -> TrainConfig:
     return train_config_from_saved(g.checkpoint.get("train_config"))
 
 
+def recorded_exemplar(g, recorded: str) -> str:
+    """The exemplar the checkpoint records, if it is here; for a bundled network (which records DATA/...), its
+    shipped thumbnail where the licence allows one, else a ConfigError that says which flag to pass."""
+    from texnet.io import bundled
+
+    flag = "--texture" if g.task == "texture" else "--style"
+    if isinstance(recorded, str) and (recorded.startswith("sample:") or Path(recorded).is_file()):
+        return recorded
+    name = g.checkpoint.get("bundled_name")
+    if name in bundled.names():
+        thumb = bundled.exemplar_thumbnail(name)
+        if thumb is not None:
+            return str(thumb)
+        ex = bundled.card(name)["exemplar"]
+        raise ConfigError(f"{name}'s exemplar ({ex['title']}) does not ship with texnet ({ex['licence']}): pass "
+                          f"{flag} FILE, an image to compare its outputs with")
+    raise ConfigError(f"{recorded}: the exemplar this network was trained on is not here; pass {flag} FILE")
+
+
 def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str] = None,
                    content: Sequence[str] = (), seed: int = 0, device="cpu", overwrite: bool = False,
                    variations: int = 4, max_pixels: Optional[int] = None) -> Dict[str, object]:
     """Metrics of a checkpoint; `style` overrides the exemplar it was trained on (default: the one recorded)."""
     g = load(model, device=device)
     cfg = _train_config(g)
-    if style:
-        cfg = dataclasses.replace(cfg, exemplar=style)
+    cfg = dataclasses.replace(cfg, exemplar=style or recorded_exemplar(g, cfg.exemplar))
     if max_pixels is not None:
         cfg = dataclasses.replace(cfg, max_pixels=max_pixels)
     resolve_path(cfg.exemplar)
@@ -76,6 +97,11 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
             if min(exemplar.shape[-2:]) >= max(samples.shape[-2:]):  # crops of the samples' size exist
                 # 1.0 = the samples' layouts differ as much as different parts of the exemplar (metrics.py)
                 res["diversity"]["layout"] = layout_diversity(samples, exemplar, loss.net, seed=seed)
+                # per sample: nearest-neighbour distance over that of as many crops (0 = every sample has a twin)
+                res["diversity"]["layout_nn"] = layout_nn(samples, exemplar, loss.net, seed=seed)
+                # checkerboard grain: stride-line spectral power over the exemplar crops' (1 = the real texture's)
+                if measurable(samples.shape[-2:]):
+                    res["stride_power_ratio"] = exemplar_stride_power_ratio(samples, exemplar, seed=seed)
             one = g.sample_noise(1, size, gen, device)
             res["seconds_per_sample"] = median_time(lambda: g(one), repeats=5)
             picture = make_grid(list(samples[:8].cpu()), ncol=4)
@@ -92,6 +118,8 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
                 entry = {"image": c, **{key: v for key, v in q.items() if key != "per_image_total"}}
                 if k > 1:
                     entry["diversity"] = diversity(ys, loss.net)
+                if measurable(x0.shape[-2:]):  # grain over the photo's own (1 = none added)
+                    entry["stride_power_ratio"] = mean_ratio([(ys, x0)])
                 entry["seconds"] = median_time(lambda: g(x0, zs[0]), repeats=3)
                 per_image.append(entry)
                 rows.append(torch.cat([x0.cpu(), ys.cpu()]))
@@ -99,6 +127,8 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
             res["quality"] = {key: sum(e[key] for e in per_image) / len(per_image)
                               for key in ("texture", "content", "total") if key in per_image[0]}
             res["seconds_per_image"] = sum(e["seconds"] for e in per_image) / len(per_image)
+            if all(measurable(row.shape[-2:]) for row in rows):
+                res["stride_power_ratio"] = mean_ratio([(row[1:], row[:1]) for row in rows])
             picture = make_grid([img for row in rows for img in row], ncol=rows[0].shape[0])
     if run is not None:
         save_image(picture, run.file("samples.png"))

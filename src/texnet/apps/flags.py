@@ -13,8 +13,8 @@ import argparse
 import dataclasses
 from typing import Any, Callable, Dict, Optional
 
-from ..errors import TexnetError
-from ..options import Option, base_type, flag_for, option, option_of
+from texnet.errors import TexnetError
+from texnet.config.options import Option, base_type, flag_for, option, option_of
 
 
 def _whole(text: str) -> int:
@@ -65,13 +65,14 @@ def default_text(cls, f: dataclasses.Field, info: Option, command: str) -> Optio
 
 
 def add_config(parser: argparse.ArgumentParser, cls, command: str, prefix: str = "",
-               groups: Optional[Dict[str, Any]] = None) -> None:
-    """Add the flags of config class `cls` (and its nested configs) that `command` shows."""
+               groups: Optional[Dict[str, Any]] = None, full: bool = True) -> None:
+    """Add the flags of config class `cls` (and its nested configs) that `command` shows; `full=False` hides the
+    flags of HIDDEN_GROUPS and ADVANCED from --help (they still work; `--help-all` shows them)."""
     groups = {} if groups is None else groups
     for f in dataclasses.fields(cls):
         kind = base_type(cls, f.name)
         if dataclasses.is_dataclass(kind):
-            add_config(parser, kind, command, prefix + f.name + ".", groups)
+            add_config(parser, kind, command, prefix + f.name + ".", groups, full)
             continue
         info = option_of(f)
         if not shown(info, command):
@@ -84,8 +85,10 @@ def add_config(parser: argparse.ArgumentParser, cls, command: str, prefix: str =
         flag = flag_for(f.name, info, command)
         names = [flag] + [a for a in info.aliases if a != flag]
         text = default_text(cls, f, info, command)
+        hidden = not full and (info.group in HIDDEN_GROUPS or f.name in ADVANCED)
         kw: Dict[str, Any] = dict(dest=prefix + f.name, default=argparse.SUPPRESS,
-                                  help=info.help + (f" (default {text})" if text else ""))
+                                  help=argparse.SUPPRESS if hidden else
+                                  help_for(f.name, info, command) + (f" (default {text})" if text else ""))
         if info.required:
             kw["required"] = True
         if kind is bool:
@@ -96,7 +99,7 @@ def add_config(parser: argparse.ArgumentParser, cls, command: str, prefix: str =
             if kind is list or nargs:
                 kw["nargs"] = nargs or "+"
             if info.choices is not None:
-                kw["choices"] = list(info.choices)
+                kw["choices"] = list(COMMAND_CHOICES.get((f.name, command), info.choices))
             else:
                 kw["metavar"] = info.metavar or flag.lstrip("-").upper().replace("-", "_")
         target.add_argument(*names, **kw)
@@ -117,6 +120,64 @@ def build_config(cls, args: argparse.Namespace, prefix: str = "", **fixed: Any):
     return cls(**kw)
 
 
+def help_for(name: str, info: Option, command: str) -> str:
+    """The help of field `name` in `command`: written for that command where COMMAND_HELP has it, else the
+    field's own (a {command: text} mapping, "*" for the rest, or one text)."""
+    text = COMMAND_HELP.get((name, command)) or info.help
+    if callable(text):
+        text = text(command)
+    if isinstance(text, dict):
+        text = text.get(command, text.get("*", ""))
+    return text
+
+
+def model_help(command: str) -> str:
+    """--model: a checkpoint, its run folder, or the name of a bundled network that fits this command."""
+    from texnet.io import bundled
+
+    kinds = {"sample": ("texture",), "stylize": ("style",), "stylize-video": ("style",), "add-style": ("style",),
+             "export": ("style", "texture")}.get(command, ("style", "texture"))
+    fits = [n for n in bundled.names() if bundled.card(n)["kind"] in kinds
+            and (command != "export" or bundled.card(n)["architecture"] != "TextureNetV2")]
+    what = {"sample": "a trained texture network", "add-style": "the trained StyleNet to add a style to",
+            "export": "a trained StyleNet or TextureNetV1", "evaluate": "a trained network"}.get(
+        command, "a trained StyleNet")
+    names = f"bundled: {', '.join(fits)}" if fits else "no bundled network fits"
+    return f"{what}: model.pt, checkpoint.pt, its run folder, or a bundled network's name ({names})"
+
+
+#: What --out means, per command (RunFlags.out).
+OUT_HELP = {
+    "optimize": "run folder: output.png (output_K.png with --batch-size), texture.png or content.png and "
+                "style.png as used, losses.csv, config.json",
+    "train-texture": "run folder: model.pt (the trained network), checkpoint.pt (for --resume), config.json, "
+                     "losses.csv and its plots, sample grids (samples.png, samples/step_*.png)",
+    "sample": "run folder: sample_000.png ..., grid.png, config.json",
+    "stylize": "run folder: NAME_stylized.png for each IMG, config.json",
+    "stylize-video": "the output video file (.mp4, .mov, .mkv, .webm, .avi)",
+    "export": "the .onnx file to write",
+    "evaluate": "run folder: results.json (quality, diversity, timing) and samples.png",
+    "reproduce": "report folder: index.html, results.json, and every run it trained",
+}
+OUT_HELP["train-style"] = OUT_HELP["add-style"] = OUT_HELP["train-texture"]
+
+#: Help written per command where the field's own text would speak of other commands.
+COMMAND_HELP: Dict[tuple, Any] = {
+    **{("out", c): t for c, t in OUT_HELP.items()},
+    **{("model", c): model_help for c in ("sample", "stylize", "stylize-video", "export", "evaluate")},
+    ("base_model", "add-style"): model_help,
+}
+
+#: Choices narrowed per command (a flag offers only what that command can use).
+COMMAND_CHOICES = {("generator", "train-texture"): ("v1", "v2")}
+
+#: Shown by --help-all only: the loss network and speed options, and fields most runs leave alone.
+HIDDEN_GROUPS = ("loss", "speed")
+ADVANCED = {"diversity_layer", "diversity_eps", "diversity_kappa_end", "sync_bn", "entropy_scope", "v1_channels",
+            "v2_spatial_noise", "v2_z", "v2_refine", "v2_width", "checkpoint_every", "checkpoint_minutes",
+            "sample_every", "max_pixels", "lr_decay", "lr_step", "noise_channels", "grid_only", "no_grid",
+            "sw_seed"}
+
 #: Titles of the --help groups options declare.
 GROUP_TITLES = {"loss": "loss network and losses", "speed": "speed (fast paths; outputs stay float32)",
                 "large": "large outputs (tiled, bounded memory)"}
@@ -126,8 +187,7 @@ GROUP_TITLES = {"loss": "loss network and losses", "speed": "speed (fast paths; 
 class RunFlags:
     """Where a command writes and how it talks: the run folder, overwriting, resuming, progress bars."""
 
-    out: Optional[str] = option(None, "run folder for images, losses.csv and config.json (stylize-video: the "
-                                "output video file; export: the .onnx file)", required=True)
+    out: Optional[str] = option(None, "where to write (see each command's --help)", required=True, metavar="PATH")
     overwrite: bool = option(False, "replace files in an existing, non-empty --out folder (or an existing file)")
     resume: bool = option(False, "continue the run in --out from its checkpoint",
                           commands=("train-texture", "train-style", "add-style"))

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .. import bundled
-from ..options import option
-from .report import Figure, Section, write_html
+from texnet.io import bundled
+from texnet.config.options import option
+from texnet.apps.report import Figure, Section, write_html
 
 #: Photos of the gallery (shipped with scikit-image; no bundled network trained on them).
 GALLERY_PHOTOS = ("sample:chelsea", "sample:astronaut")
@@ -64,10 +64,10 @@ def gallery(out: Path, overwrite: bool = False, log=print) -> Path:
     """OUT/index.html: every bundled network with its exemplar (where shipped), outputs and quality."""
     import shutil
 
-    from ..checkpoints import load
-    from ..files import RunFolder
-    from ..images import load_image, make_grid, save_image
-    from ..inference import stylize_image
+    from texnet.checkpoints import load
+    from texnet.io.files import RunFolder
+    from texnet.io.images import load_image, make_grid, save_image
+    from texnet.render.inference import stylize_image
 
     root = RunFolder(out, overwrite=overwrite)
     sections, table = [], [QUALITY_HEADER]
@@ -115,7 +115,7 @@ def gallery(out: Path, overwrite: bool = False, log=print) -> Path:
 
 
 def models(args) -> int:
-    from .flags import build_config
+    from texnet.apps.flags import build_config
 
     cfg = build_config(ModelsConfig, args)
     rows = [bundled.summary(n) for n in bundled.names()]

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from ..errors import ConfigError
+from texnet.errors import ConfigError
 
 #: Reference code (texture_nets) for stylization: style relu1_1..relu4_1, content relu4_2 (docs/method.md).
 #: Textures use the default texture layers (losses.DEFAULT_TEXTURE_LAYERS), which add relu5_1.

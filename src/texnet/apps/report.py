@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from ..files import atomic_write
+from texnet.io.files import atomic_write
 
 
 @dataclass

@@ -22,21 +22,23 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from ..checkpoints import load
-from ..config import LossConfig, TrainConfig, device_option, to_dict
-from ..diversity import LAYOUT_LAYERS
-from ..errors import ConfigError
-from ..exemplars import training_exemplar
-from ..files import RunFolder
-from ..images import load_image, make_grid, resize, sample_image_path, save_image
-from ..losses import DEFAULT_TEXTURE_LAYERS, build_loss
-from ..metrics import diversity, layout_diversity, median_time, quality
-from ..optimize import optimize_pixels
-from ..options import check_fields, option
-from ..runtime import PRECISIONS, resolve_device, seed_everything
-from ..train import train
-from .profiles import PROFILES, STYLE_LAYERS, Profile
-from .reproduce_report import spread, write_report
+from texnet.checkpoints import load
+from texnet.config import LossConfig, TrainConfig, device_option, to_dict
+from texnet.paper.diversity import LAYOUT_LAYERS
+from texnet.errors import ConfigError
+from texnet.extras.exemplars import training_exemplar
+from texnet.io.files import RunFolder
+from texnet.io.images import load_image, make_grid, resize, sample_image_path, save_image
+from texnet.paper.losses import DEFAULT_TEXTURE_LAYERS
+from texnet.build import build_loss
+from texnet.extras.metrics import diversity, layout_diversity, layout_nn, median_time, quality
+from texnet.extras.spectra import exemplar_stride_power_ratio
+from texnet.optimize import optimize_pixels
+from texnet.config.options import check_fields, option
+from texnet.runtime import PRECISIONS, resolve_device, seed_everything
+from texnet.train import train
+from texnet.apps.profiles import PROFILES, STYLE_LAYERS, Profile
+from texnet.apps.reproduce_report import spread, write_report
 
 DEFAULT_STYLE = "sample:starry_night"
 DEFAULT_TEXTURE = "sample:brick"
@@ -76,7 +78,8 @@ def fig6_calibration(ys: torch.Tensor, reference: torch.Tensor, net) -> Dict[str
     noisy = (ys[:1] + rms / math.sqrt(2) * noise).clamp(0, 1)
     shifted = torch.stack([torch.roll(ys[0], (FIG6_SHIFT_PX * i,) * 2, dims=(1, 2)) for i in range(k)])
     return {"noise_layout": layout_diversity(noisy, reference, net),
-            "shift_layout": layout_diversity(shifted, reference, net), "shift_px": FIG6_SHIFT_PX}
+            "shift_layout": layout_diversity(shifted, reference, net), "shift_px": FIG6_SHIFT_PX,
+            "noise_layout_nn": layout_nn(noisy, reference, net), "shift_layout_nn": layout_nn(shifted, reference, net)}
 
 
 class Reproduction:
@@ -139,7 +142,7 @@ class Reproduction:
         if self.reuse and model.is_file():
             g = load(model, device=self.device)
             if g.checkpoint.get("train_config") == to_dict(cfg) and (folder / "checkpoint.pt").is_file():
-                from ..checkpoints import load_checkpoint
+                from texnet.checkpoints import load_checkpoint
 
                 hist = load_checkpoint(folder / "checkpoint.pt").get("history", [])
                 self.log(f"[reproduce] reusing {folder}")
@@ -246,7 +249,8 @@ class Reproduction:
         def measure(g, seed):
             x = self._texture_samples(g, p.samples, seed)
             return x, {"texture_loss": quality(x, loss)["texture"], **diversity(x, loss.net),
-                       "layout": layout_diversity(x, exemplar, loss.net)}
+                       "layout": layout_diversity(x, exemplar, loss.net), "layout_nn": layout_nn(x, exemplar, loss.net),
+                       "stride_power_ratio": exemplar_stride_power_ratio(x, exemplar)}
 
         lams = sorted(set(p.lambdas) | {0.0, p.main_lambda})
         runs = [("v1", 0.0)] + [("v2", lam) for lam in lams]
@@ -302,7 +306,8 @@ class Reproduction:
         targets = loss.content_targets(x0.expand(k, -1, -1, -1))
         reference = self._style_reference(ys.shape[-2:])
         layout = layout_diversity(ys, reference, loss.net)
-        self.results["fig6"] = {"seed": p.seed, "diversity": {**diversity(ys, loss.net), "layout": layout},
+        self.results["fig6"] = {"seed": p.seed, "diversity": {**diversity(ys, loss.net), "layout": layout,
+                                                              "layout_nn": layout_nn(ys, reference, loss.net)},
                                 "calibration": fig6_calibration(ys, reference, loss.net),
                                 "quality": {k2: v for k2, v in quality(ys, loss, targets).items()
                                             if k2 != "per_image_total"}}

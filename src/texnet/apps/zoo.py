@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .. import bundled
-from ..errors import ConfigError
-from ..options import option
+from texnet.io import bundled
+from texnet.errors import ConfigError, TexnetError
+from texnet.config.options import option
 
 PAINTINGS_PD = "the painting is in the public domain (its author died more than 70 years ago)"
 
@@ -118,8 +118,8 @@ def _argv(recipe: Dict[str, Any], data: Path, content: Path, out: Path, lambda0:
 
 
 def _config_of(argv: List[str]):
-    from .cli import build_parser
-    from .commands import train_config
+    from texnet.apps.commands import train_config
+    from texnet.apps.parser import build_parser
 
     return train_config(build_parser().parse_args(argv))
 
@@ -133,7 +133,7 @@ def _comparable(cfg) -> Dict[str, Any]:
 
 def finished_run_matches(run: Path, cfg) -> bool:
     """A finished run (model.pt) whose saved config equals the resolved TrainConfig `cfg` (paths aside)."""
-    from ..config import train_config_from_saved
+    from texnet.config import train_config_from_saved
 
     saved = run / "config.json"
     if not (run / "model.pt").is_file() or not saved.is_file():
@@ -144,26 +144,29 @@ def finished_run_matches(run: Path, cfg) -> bool:
 
 def train_recipe(argv: List[str], run: Path, log=print) -> Path:
     """Train (or reuse) one run folder; returns it."""
-    from .cli import main
+    from texnet.apps.parser import build_parser
 
     if finished_run_matches(run, _config_of(argv)):
         log(f"[zoo] reusing {run} (finished, same config)")
         return run
     log(f"[zoo] texnet {' '.join(argv)}")
-    if main(argv[:-1] + ["--overwrite"] if run.exists() else argv) != 0:
-        raise ConfigError(f"training {run.name} failed (see above); nothing was written to the bundle")
+    args = build_parser().parse_args(argv[:-1] + ["--overwrite"] if run.exists() else argv)
+    try:
+        args.func(args)
+    except TexnetError as exc:
+        raise ConfigError(f"training {run.name} failed ({exc}); nothing was written to the bundle") from exc
     return run
 
 
 def training_facts(run: Path, argv: List[str], data: Optional[Path] = None) -> Dict[str, Any]:
     """The card's training section, from the run folder (the command with the data folder written as DATA)."""
-    from ..files import read_csv
+    from texnet.io.files import read_csv
 
     rows = read_csv(run / "losses.csv")
     saved = json.loads((run / "config.json").read_text())
     tail = rows[-max(1, len(rows) // 20):]
     command = [a.replace(str(data), "DATA") if data is not None else a for a in argv[:-3]]
-    return {"command": ["texnet", *command, "--out", "RUN"], "config": saved["config"],
+    return {"command": ["texnet", *command, "--out", "RUN"], "config": portable_config(saved["config"]),
             "device": f"{saved.get('device', '?')} (one thread of a shared 2-core machine)",
             "torch": saved.get("torch"), "steps": int(rows[-1]["step"]), "wall_time_s": round(float(rows[-1]["seconds"]), 1),
             "final_loss": sum(float(r["loss"]) for r in tail) / len(tail), "final_loss_note": "mean of the last 5 % of steps"}
@@ -172,8 +175,8 @@ def training_facts(run: Path, argv: List[str], data: Optional[Path] = None) -> D
 def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, work: Path,
             companion: Optional[Path]) -> Dict[str, Any]:
     """The card's quality section."""
-    from ..checkpoints import load
-    from .zoo_quality import stylenet_quality, texture_quality
+    from texnet.checkpoints import load
+    from texnet.apps.zoo_quality import stylenet_quality, texture_quality
 
     g = load(model_path)
     exemplar = str(data / recipe["exemplar"])
@@ -189,18 +192,31 @@ def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, wor
 
 def write_weights(name: str, recipe: Dict[str, Any], run: Path, out: Path) -> Path:
     """NAME.pt in `out`: the compact weights (bundled.compact) of the run's model."""
-    from ..checkpoints import load_checkpoint, write_checkpoint_dict
+    from texnet.checkpoints import load_checkpoint, write_checkpoint_dict
 
     out.mkdir(parents=True, exist_ok=True)
-    compact = bundled.compact(load_checkpoint(run / "model.pt"), declared=recipe["declared"], bundled_name=name)
+    data = load_checkpoint(run / "model.pt")
+    data["train_config"] = portable_config(data["train_config"])
+    compact = bundled.compact(data, declared=recipe["declared"], bundled_name=name)
     return write_checkpoint_dict(out / f"{name}.pt", compact)
+
+
+def portable_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """A saved training config with the maintainer's paths written as in the card's command: the exemplar as
+    DATA/<folder>/<file> (its place under --data-dir), the content folder as DATA/content-train."""
+    config = dict(config)
+    if isinstance(config.get("exemplar"), str):
+        config["exemplar"] = "DATA/" + "/".join(Path(config["exemplar"]).parts[-2:])
+    if config.get("content_dir"):
+        config["content_dir"] = "DATA/content-train"
+    return config
 
 
 def write_card(name: str, recipe: Dict[str, Any], run: Path, out: Path, argv: List[str], quality: Dict[str, Any],
                data: Path) -> Path:
     """NAME.json (the card) in `out`, and the exemplar thumbnail where its licence allows."""
-    from ..files import write_json
-    from ..images import load_image, save_image, resize
+    from texnet.io.files import write_json
+    from texnet.io.images import load_image, save_image, resize
 
     thumb = None
     if recipe["thumbnail"]:
@@ -219,7 +235,7 @@ def write_card(name: str, recipe: Dict[str, Any], run: Path, out: Path, argv: Li
 
 
 def zoo(args) -> int:
-    from .flags import build_config
+    from texnet.apps.flags import build_config
 
     cfg = build_config(ZooConfig, args, action=args.action, names=args.names or None)
     table = recipes()

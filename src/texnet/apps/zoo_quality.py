@@ -4,8 +4,10 @@ StyleNets: style and content loss of its stylizations of photos it never saw
 (scikit-image's, bundled with texnet), at its declared output size, as ratios
 to a Gatys optimization of the same photos with the same style-image size
 (the optimum a feed-forward network approximates). Texture networks: texture
-loss of samples from fixed noise and their pixel / structure / feature /
-layout diversity. Every loss is the fp32 training loss (relative scale,
+loss of samples from fixed noise, their pixel / structure / feature / layout
+diversity (mean pairwise, and nearest-neighbour as `layout_nn`) and their
+checkerboard grain (`stride_power_ratio`, spectra.py; StyleNets: against the
+photo). Every loss is the fp32 training loss (relative scale,
 default layers), so numbers from different networks compare.
 """
 from __future__ import annotations
@@ -15,14 +17,15 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from ..config import LossConfig, OptimizeConfig
-from ..diversity import LAYOUT_LAYERS
-from ..exemplars import load_exemplar
-from ..images import load_image, save_image
-from ..inference import stylize_image
-from ..losses import build_loss
-from ..metrics import diversity, layout_diversity, quality
-from ..optimize import run_optimization
+from texnet.config import LossConfig, OptimizeConfig
+from texnet.paper.diversity import LAYOUT_LAYERS
+from texnet.extras.exemplars import load_exemplar
+from texnet.io.images import load_image, save_image
+from texnet.render.inference import stylize_image
+from texnet.build import build_loss
+from texnet.extras.metrics import diversity, layout_diversity, layout_nn, quality
+from texnet.extras.spectra import exemplar_stride_power_ratio, stride_power_ratio
+from texnet.optimize import run_optimization
 
 #: Photos no bundled network trained on (content-train is a different set), colour, 512 px. One photo: a
 #: 100-step Gatys reference at 512 px costs ~5 CPU-minutes per style, the budget of the session that built the
@@ -76,7 +79,8 @@ def stylenet_quality(generator, style: str, size: int, style_size: int, cache: P
         rows.append({"photo": _name(photo), "style": net_q["texture"], "content": net_q["content"],
                      "gatys_style": ref_q["texture"], "gatys_content": ref_q["content"],
                      "style_ratio": net_q["texture"] / ref_q["texture"],
-                     "content_ratio": net_q["content"] / ref_q["content"]})
+                     "content_ratio": net_q["content"] / ref_q["content"],
+                     "stride_power_ratio": stride_power_ratio(out, content)})  # grain over the photo's own
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "photo"}
     return {"size": size, "style_size": style_size, "gatys_steps": steps, "photos": rows, **mean}
 
@@ -84,7 +88,7 @@ def stylenet_quality(generator, style: str, size: int, style_size: int, cache: P
 @torch.no_grad()
 def texture_quality(generator, exemplar: str, exemplar_size: Optional[int] = None,
                     size: Optional[int] = None) -> Dict[str, float]:
-    """Texture loss and diversity (pixel, structure, feature, layout) of samples from fixed noise."""
+    """Texture loss, diversity (pixel, structure, feature, layout, layout_nn) and stride power of fixed samples."""
     image = load_exemplar(exemplar, "texture", LossConfig().texture_layers, size=exemplar_size)
     samples = generator.float().eval().generate(TEXTURE_SAMPLES, size=size, seed=TEXTURE_SEED)
     return score_samples(samples, image)
@@ -96,5 +100,6 @@ def score_samples(samples, image) -> Dict[str, float]:
     with torch.no_grad():
         div = diversity(samples, loss.net)
         return {"texture_loss": quality(samples, loss)["texture"], "layout": layout_diversity(samples, image, loss.net),
-                "pixels": div["pixels_pairwise"], "structure": div["structure_pairwise"],
-                "features": div["features_pairwise"]}
+                "layout_nn": layout_nn(samples, image, loss.net), "stride_power_ratio":
+                exemplar_stride_power_ratio(samples, image), "pixels": div["pixels_pairwise"],
+                "structure": div["structure_pairwise"], "features": div["features_pairwise"]}

@@ -1,0 +1,78 @@
+"""README pictures of the bundled networks, made through the CLI a user runs.
+
+    PYTHONPATH=src python experiments/figures_zoo.py
+
+docs/images/bundled_styles.jpg: one held-out photo (scikit-image's coffee) stylized by every bundled
+StyleNet at its declared output size; docs/images/bundled_textures.jpg: four samples of every bundled texture
+network; docs/images/style_scale.jpg: `texnet stylize --style-scale` 0.5 / 1 / 2 with one network.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGES = ROOT / "docs" / "images"
+PHOTO = "sample:coffee"
+SCALE_NETWORK = "starry_night"
+SCALES = (0.5, 1.0, 2.0)
+
+
+def texnet(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "texnet", *args, "--quiet"], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "TEXNET_NO_PROGRESS": "1",
+                                        "OMP_NUM_THREADS": "1"})
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return out.stdout
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from texnet.io import bundled
+    from texnet.io.images import load_image, make_grid, resize
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        styles = [n for n in bundled.names() if bundled.card(n)["kind"] == "style"]
+        textures = [n for n in bundled.names() if bundled.card(n)["kind"] == "texture"]
+        tiles, caps = [load_image(PHOTO, size=256)], ["photo"]
+        for name in styles:
+            size = bundled.card(name)["declared"]["output_size"]
+            texnet("stylize", "--model", name, PHOTO, "--size", str(size), "--out", str(tmp / name))
+            tiles.append(resize(load_image(tmp / name / "coffee_stylized.png"), 256))
+            caps.append(name)
+        make_grid(tiles, ncol=len(tiles), captions=caps).convert("RGB").save(IMAGES / "bundled_styles.jpg", quality=85)
+        rows, caps = [], []
+        for name in textures:
+            size = bundled.card(name)["declared"].get("output_size", 256)
+            texnet("sample", "--model", name, "-n", "4", "--size", str(size), "--out", str(tmp / name))
+            for i in range(4):
+                path = sorted((tmp / name).glob("sample_*.png"))[i]
+                rows.append(resize(load_image(path), 160))
+                caps.append(name if i == 0 else "")
+        make_grid(rows, ncol=4, captions=caps).convert("RGB").save(IMAGES / "bundled_textures.jpg", quality=85)
+        if SCALE_NETWORK in styles:
+            size = bundled.card(SCALE_NETWORK)["declared"]["output_size"]
+            strip, caps = [], []
+            for s in SCALES:
+                out = tmp / f"scale_{s}"
+                texnet("stylize", "--model", SCALE_NETWORK, PHOTO, "--size", str(size), "--style-scale", str(s),
+                       "--out", str(out))
+                strip.append(resize(load_image(out / "coffee_stylized.png"), 320))
+                caps.append(f"--style-scale {s:g}")
+            make_grid(strip, ncol=len(strip), captions=caps).convert("RGB").save(IMAGES / "style_scale.jpg", quality=85)
+    print(f"wrote {IMAGES}/bundled_styles.jpg, bundled_textures.jpg, style_scale.jpg")
+    from texnet.apps.models import QUALITY_HEADER, quality_row
+
+    rows = [QUALITY_HEADER] + [quality_row(bundled.card(n)) for n in bundled.names()]
+    print("\n".join("| " + " | ".join(r) + " |" + ("\n|" + " --- |" * len(r) if i == 0 else "")
+                    for i, r in enumerate(rows)))
+
+
+if __name__ == "__main__":
+    main()

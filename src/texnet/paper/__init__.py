@@ -1,0 +1,1 @@
+"""The method of Ulyanov, Vedaldi, Lempitsky (CVPR 2017): generators, instance normalization, the loss network, losses, the entropy term, the Julesz objective. Plain tensors and arguments: nothing here reads a config or a file."""

@@ -1,0 +1,32 @@
+"""One line before a job that takes minutes or gigabytes (texnet.apps.costs), nothing before a small one."""
+from __future__ import annotations
+
+from texnet.apps import costs
+from texnet.apps.profiles import get_profile
+from texnet.config import TrainConfig
+
+
+def _cfg(**kw):
+    return TrainConfig(exemplar="sample:brick", **kw).resolved()
+
+
+def test_eight_network_auto_says_its_disk_and_memory_and_how_to_shrink_it():
+    line = costs.training(_cfg(task="texture", generator="v2", diversity="auto", size=64, steps=30))
+    assert line and "56.0 M parameters" in line and "MB on disk" in line and "GB of memory" in line
+    assert "--v2-experts 1" in line
+
+
+def test_a_small_run_says_nothing():
+    assert costs.training(_cfg(task="texture", generator="v1", size=64, steps=2)) is None
+
+
+def test_a_long_run_says_its_time_and_what_to_cut():
+    line = costs.training(_cfg(task="style", size=256, steps=2000))
+    assert line and " h on this machine" in line and "--steps" in line and "--channels 16" in line
+
+
+def test_large_outputs_and_reproduce(capsys):
+    assert "--precision bf16" in costs.inference("TextureNetV1", 8192 * 8192 / 1e6, "fp32", 1)
+    assert costs.inference("StyleNet", 0.25, "fp32", 1) is None
+    costs.warn_reproduce(get_profile("cpu"))
+    assert "--profile smoke" in capsys.readouterr().out
