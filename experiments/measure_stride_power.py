@@ -5,7 +5,9 @@ training size, and its 256-px gallery size), scored against random crops of the 
 DATA/textures, not shipped) at its native size, as training saw it:
 * `stride_power_ratio` (extras/spectra.py): luminance power on the period-2 and period-4 rows and columns of the
   spectrum, over the crops'; also split into the period-2 lines alone and the period-4 lines alone;
-* `layout` (mean pairwise) and `layout_nn` (nearest neighbour, metrics.py), against the crops.
+* `layout` (mean pairwise) and `layout_nn` (nearest neighbour, metrics.py), against the crops;
+* line contrast: the stride lines' power over their neighbouring lines' (a periodic grain stands out of the
+  spectrum around it; broadband detail does not), for the outputs and for the reference.
 StyleNets: each held-out photo (sample:astronaut, chelsea, coffee) at the card's 512-px output size, stylized with
 seed 0; the outputs' stride-line share over the photos' (pooled), and over 128-px crops of the style image at the
 card's style size (outputs also cut into 128-px crops), the scale at which the network learned the strokes.
@@ -31,7 +33,8 @@ from common import markdown_table  # noqa: E402
 
 from texnet.checkpoints import load  # noqa: E402
 from texnet.extras.metrics import layout_diversity, layout_nn, random_crops  # noqa: E402
-from texnet.extras.spectra import exemplar_stride_power_ratio, stride_power, stride_power_ratio  # noqa: E402
+from texnet.extras.spectra import (exemplar_stride_power_ratio, luminance, stride_power,  # noqa: E402
+                                   stride_power_ratio)
 from texnet.io import bundled  # noqa: E402
 from texnet.io.images import load_image, resize  # noqa: E402
 from texnet.paper.diversity import LAYOUT_LAYERS  # noqa: E402
@@ -57,12 +60,36 @@ def texture_row(name: str, card: dict, data: Path, net: LossNetwork, size: int) 
     with torch.no_grad():
         x = g.generate(SAMPLES, size=size, seed=SEED)
     crops = random_crops(exemplar, 16, x.shape[-2:], 0)
-    return {"name": name, "architecture": card["architecture"], "size": size,
-            "stride_power_ratio": exemplar_stride_power_ratio(x, exemplar),
-            "period2_ratio": stride_power_ratio(x, crops, periods=(2,)),
-            "period4_ratio": stride_power_ratio(x, crops, periods=(4,)),
-            "share": stride_power(x), "crops_share": stride_power(crops),
-            "layout": layout_diversity(x, exemplar, net), "layout_nn": layout_nn(x, exemplar, net)}
+    row = {"name": name, "architecture": card["architecture"], "size": size,
+           "stride_power_ratio": exemplar_stride_power_ratio(x, exemplar), **_split([(x, crops)]),
+           "share": stride_power(x), "crops_share": stride_power(crops),
+           "line_contrast": line_contrast(x), "reference_line_contrast": line_contrast(crops)}
+    if min(exemplar.shape[-2:]) > size:  # else every crop is the same image: no layout reference
+        row.update(layout=layout_diversity(x, exemplar, net), layout_nn=layout_nn(x, exemplar, net))
+    return row
+
+
+def line_contrast(images: torch.Tensor) -> float:
+    """Power on the stride rows and columns over the mean of their neighbouring rows and columns (±1 bin), from the
+    set's mean luminance spectrum: ~1 for broadband content, far above 1 for a periodic grain. Needs no reference."""
+    y = luminance(images)
+    power = torch.fft.fft2(y - y.mean(dim=(-2, -1), keepdim=True)).abs().pow(2).mean(0)
+    h, w = power.shape
+    on = near = 0.0
+    for f in (0.25, 0.5, 0.75):
+        r, c = round(h * f), round(w * f)
+        on += float(power[r].sum() + power[:, c].sum())
+        near += float(power[r - 1].sum() + power[(r + 1) % h].sum() + power[:, c - 1].sum()
+                      + power[:, (c + 1) % w].sum()) / 2
+    return on / near
+
+
+def _split(pairs) -> dict:
+    """Pooled ratios on the period-2 lines alone and on the period-4 lines off them (all lines minus period 2)."""
+    def pooled(fn):
+        return sum(fn(y) for y, _ in pairs) / sum(fn(c) for _, c in pairs)
+    return {"period2_ratio": pooled(lambda im: stride_power(im, (2,))),
+            "period4_ratio": pooled(lambda im: stride_power(im) - stride_power(im, (2,)))}
 
 
 def style_row(name: str, card: dict, data: Path) -> dict:
@@ -79,9 +106,9 @@ def style_row(name: str, card: dict, data: Path) -> dict:
     return {"name": name, "architecture": card["architecture"], "size": d["output_size"],
             "stride_power_ratio": sum(stride_power(y) for y, _ in pairs) / sum(stride_power(c) for _, c in pairs),
             "per_photo": [stride_power_ratio(y, c) for y, c in pairs],
-            "vs_style_crops": stride_power(out_tiles) / stride_power(style_crops),
-            "period2_ratio": sum(stride_power(y, (2,)) for y, _ in pairs) / sum(stride_power(c, (2,)) for _, c in pairs),
-            "period4_ratio": sum(stride_power(y, (4,)) for y, _ in pairs) / sum(stride_power(c, (4,)) for _, c in pairs)}
+            "vs_style_crops": stride_power(out_tiles) / stride_power(style_crops), **_split(pairs),
+            "line_contrast": line_contrast(out_tiles), "reference_line_contrast": line_contrast(style_crops),
+            "photo_line_contrast": line_contrast(torch.cat([_crops_of(c, STYLE_CROP) for _, c in pairs]))}
 
 
 def main(argv=None) -> None:
@@ -109,13 +136,15 @@ def main(argv=None) -> None:
         print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     order = {n: i for i, n in enumerate(bundled.names())}
     rows.sort(key=lambda r: (order.get(r["name"], 99), r["size"]))
-    table = [[r["name"], r["architecture"], r["size"], f"{r['stride_power_ratio']:.2f}×", f"{r['period2_ratio']:.2f}×",
-              f"{r['period4_ratio']:.2f}×",
+    table = [[r["name"], r["architecture"], r["size"], f"{r['stride_power_ratio']:.2f}×",
+              f"{r['period2_ratio']:.2f}×", f"{r['period4_ratio']:.2f}×",
               f"{r['vs_style_crops']:.2f}×" if "vs_style_crops" in r else "-",
+              f"{r['line_contrast']:.1f} / {r['reference_line_contrast']:.1f}",
               f"{r['layout']:.2f}" if "layout" in r else "-", f"{r['layout_nn']:.2f}" if "layout_nn" in r else "-"]
              for r in rows]
     print(markdown_table(["network", "architecture", "px", "stride power (all lines)", "period-2 lines",
-                          "period-4 lines", "StyleNet: vs style crops", "layout", "layout_nn"], table))
+                          "period-4 lines (off period 2)", "StyleNet: vs style crops",
+                          "line contrast: output / reference", "layout", "layout_nn"], table))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ EVERY = 3  # --checkpoint-every: a kill may lose at most this many steps
 ARGS = ["train-texture", "--texture", "sample:brick", "--texture-size", "48", "--generator", "v1", "--scales", "3",
         "--size", "32", "--batch-size", "2", "--steps", str(STEPS), "--checkpoint-every", str(EVERY),
         "--sample-every", "1", "--texture-layers", "relu1_1,relu2_1", "--lr-step", "4", "--lr-decay", "0.5",
-        "--seed", "7", "--device", "cpu", "--quiet"]
+        "--seed", "7", "--device", "cpu", "--quiet", "--checkpoint-minutes", "0"]  # by steps only: known moments
 SEED = 20170102
 #: Seconds to wait for a child's next event before calling it hung (a step takes well under a second).
 EVENT_TIMEOUT = 300
@@ -413,6 +413,55 @@ def test_ctrl_c_and_sigterm_save_exit_cleanly_and_resume_exactly(reference, tmp_
         assert rc == 0, err
         assert "resumed" in stdout
         _assert_same_as(reference, out)
+
+
+def test_three_ctrl_c_in_quick_succession_still_leave_a_checkpoint_and_the_log(reference, tmp_path):
+    """Ctrl-C just after step 4, then two more 0.15 s apart while the checkpoint is being written (a user
+    hammering the key): the step, the checkpoint and losses.csv complete; one line, exit 130, resumable."""
+    import time
+
+    out = tmp_path / "run"
+    step = 4  # not a multiple of --checkpoint-every: the save is the one the signal asks for
+    child = _Driven(ARGS + ["--out", out])
+    assert child.until(lambda e: e == ["step", str(step)]) is not None, child.finish()[2]
+    child.proc.send_signal(signal.SIGINT)
+    child.answer()
+    assert child.until(lambda e: e[:2] == ["write", "checkpoint.pt"]) is not None, child.finish()[2]
+    for _ in range(2):  # while the child waits inside the checkpoint write
+        time.sleep(0.15)
+        child.proc.send_signal(signal.SIGINT)
+    child.answer()
+    rc, stdout, err = child.finish()
+    assert rc == 130, (rc, err)
+    line = one_line(err)
+    assert line.startswith(f"texnet: interrupted: Ctrl-C at step {step}:") and "--resume" in line, line
+    assert _checkpoint_matches_reference(out, reference) == step
+    assert [int(r["step"]) for r in read_rows(out / "losses.csv")] == list(range(1, step + 1))
+    assert _temp_files(out) == []
+
+
+def test_checkpoints_by_wall_time_as_well_as_by_steps(tmp_path, capsys, monkeypatch):
+    """--checkpoint-minutes: a checkpoint (and losses.csv) once that much wall time passed, whatever
+    --checkpoint-every says, so kill -9 loses minutes of work at most. Here 6 ms: every step is saved."""
+    train_mod = sys.modules["texnet.train"]
+    saved = []
+    real_save = train_mod.Trainer.save
+
+    def save(self, name="checkpoint.pt", full=True):
+        saved.append((name, self.step))
+        return real_save(self, name, full)
+
+    monkeypatch.setattr(train_mod.Trainer, "save", save)
+    argv = list(IN_PROCESS)
+    argv[argv.index("--checkpoint-every") + 1] = "100"
+    argv[argv.index("--steps") + 1] = "4"
+    argv[argv.index("--checkpoint-minutes") + 1] = "0.0001"
+    rc, stdout, err = run_cli(argv + ["--out", tmp_path / "run"], capsys)
+    assert rc == 0, err
+    assert [s for name, s in saved if name == "checkpoint.pt"] == [1, 2, 3, 4]
+    from texnet.config import TrainConfig
+
+    assert TrainConfig().checkpoint_minutes == 3.0  # the default: minutes of work at risk, not hours
 
 
 # --------------------------------------------------------------------------- NaN / Inf

@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -365,3 +366,38 @@ def test_serve_command_errors_are_one_line(capsys, monkeypatch, tmp_path):
     assert main(["serve", "--runs", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "texnet[serve]" in err[0]
+
+
+def test_a_non_local_host_warns_and_needs_its_token(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "texnet", "serve", "--host", "0.0.0.0", "--port", str(port),
+                             "--token", "t0ken", "--runs", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        line = proc.stdout.readline()
+        assert f":{port}/?token=t0ken" in line, line  # the address to open, token included
+        assert "warning" in proc.stderr.readline()
+        try:
+            import httpx2 as httpx  # what starlette's TestClient uses (texnet[dev])
+        except ImportError:
+            import httpx
+
+        for _ in range(100):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert r.status_code == 401
+        ok = httpx.get(f"http://127.0.0.1:{port}/api/models", headers={"X-Texnet-Token": "t0ken"}, timeout=30)
+        assert ok.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)

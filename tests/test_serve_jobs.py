@@ -165,3 +165,19 @@ def test_every_job_kind_runs_from_the_api(client):
     assert done["status"] == "done", done
     model = next(m for m in client.get("/api/models").json() if m["id"] == "run:three-styles")
     assert len(model["style_names"]) == 3
+
+
+def test_the_saved_job_list_is_checked_on_load(tmp_path):
+    state = tmp_path / ".serve" / "jobs.json"
+    state.parent.mkdir(parents=True)
+    good = {"id": "a1", "kind": "train-texture", "name": "ok", "args": ["--texture", "sample:brick"],
+            "status": "queued", "created": 0, "started": None, "finished": None, "returncode": None, "message": "",
+            "step": 0, "total": 5, "loss": None, "points": [], "log": [], "runs": 0}
+    bad = [dict(good, id="b1", name="../escape"), dict(good, id="b2", kind="rm"), "not a job"]
+    state.write_text(json.dumps({"jobs": [good, *bad]}))
+    with TestClient(create_app(tmp_path), base_url=BASE) as c:
+        jobs = c.get("/api/jobs").json()
+        assert [j["id"] for j in jobs] == ["a1"]
+        job = c.get("/api/jobs/a1").json()
+        assert job["status"] == "interrupted" and job["restartable"] and not job["resumable"]  # never started
+        assert c.get("/api/jobs/b1").status_code == 404

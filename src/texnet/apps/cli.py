@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import List, Optional
 
 from texnet.apps import parser as _parser
 from texnet.apps.parser import EXIT_USAGE  # noqa: F401 (re-exported: the exit codes live together here)
 from texnet.apps.zoo import ZooConfig, zoo as zoo_command
 from texnet.apps import boundary
-from texnet.errors import TexnetError, ValueRangeError
+from texnet.errors import ConfigError, TexnetError, ValueRangeError
 from texnet.io import claims
 
 EXIT_ERROR = boundary.EXIT_ERROR
@@ -46,14 +47,18 @@ def _range_errors_exit_1(parser) -> None:
             action.type = _escalating(action.type)
 
 
+#: A number (with an optional unit: 3G, 1e999, infG, -1, nan): a value of the flag's form, maybe out of range.
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+|inf(inity)?|nan)(e[-+]?\d+)?\s*[a-z]{0,3}\s*$", re.IGNORECASE)
+
+
 def _escalating(convert):
     def wrapped(text):
         try:
             return convert(text)
         except argparse.ArgumentTypeError as exc:
             cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, ValueRangeError):
-                raise cause from None
+            if isinstance(cause, ValueRangeError) or (isinstance(cause, ConfigError) and _NUMBER.match(str(text))):
+                raise cause from None  # a bad value (exit 1), not a malformed one (argparse's usage error, 2)
             raise
     wrapped._texnet_range = True
     wrapped.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its messages

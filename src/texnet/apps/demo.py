@@ -83,7 +83,7 @@ def run_demo(
                     "L-BFGS until its VGG-19 Gram matrices match the exemplar's."]
         else:
             figs = [Figure(f"{name}/content.png", f"content ({DEMO_CONTENT})"),
-                    Figure(f"{name}/style.png", f"style ({DEMO_STYLE})"),
+                    Figure(f"{name}/style.png", f"style ({cfg.style})"),
                     Figure(f"{name}/output.png", f"stylized, loss {res.final_loss:.3g}")]
             text = ["Stylization by optimization: starting from the photo, L-BFGS matches the style's Gram "
                     "matrices while keeping the photo's relu4_2 activations."]

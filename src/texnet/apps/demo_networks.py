@@ -75,6 +75,10 @@ def network_sections(root, size: int, log=print) -> Tuple[List[Section], Dict[st
 
 
 def _exemplar_for_optimization(name: str) -> str:
-    """The style image the optimization part uses: the network's shipped thumbnail, else texnet's painting."""
+    """The style image the optimization part uses, as a reader can type it: texnet's bundled painting for
+    starry_night (the same OpenCV copy its thumbnail was made from), else the network's shipped thumbnail, else
+    the bundled painting."""
     thumb = bundled.exemplar_thumbnail(name)
-    return str(thumb) if thumb is not None else "sample:starry_night"
+    if name == PREFERRED_STYLE or thumb is None:
+        return "sample:starry_night"
+    return str(thumb)

@@ -49,6 +49,8 @@ def shown(info: Optional[Option], command: str) -> bool:
 
 def default_text(cls, f: dataclasses.Field, info: Option, command: str) -> Optional[str]:
     """What --help says the default is: the declared text, the per-task default, or the value."""
+    if isinstance(info.default_text, dict):  # per command, "*" for the rest
+        return info.default_text.get(command, info.default_text.get("*"))
     if info.default_text is not None:
         return info.default_text
     task_defaults = getattr(cls, "task_defaults", None)
@@ -174,8 +176,9 @@ COMMAND_CHOICES = {("generator", "train-texture"): ("v1", "v2")}
 #: Shown by --help-all only: the loss network and speed options, and fields most runs leave alone.
 HIDDEN_GROUPS = ("loss", "speed")
 ADVANCED = {"diversity_layer", "diversity_eps", "diversity_kappa_end", "sync_bn", "entropy_scope", "v1_channels",
-            "v2_spatial_noise", "v2_z", "v2_refine", "v2_width", "checkpoint_every", "checkpoint_minutes",
+            "v2_spatial_noise", "v2_width", "checkpoint_every", "checkpoint_minutes",
             "sample_every", "max_pixels", "lr_decay", "lr_step", "noise_channels", "grid_only", "no_grid",
+            "diversity_kappa", "diversity_target", "padding", "z_dim", "v2_upsample", "stylenet_upsample",
             "sw_seed"}
 
 #: Titles of the --help groups options declare.

@@ -114,15 +114,29 @@ def gallery(out: Path, overwrite: bool = False, log=print) -> Path:
     return page
 
 
+def _quietly_print(text: str) -> bool:
+    """Print; False when stdout's reader has closed the pipe (then stdout goes to /dev/null, so the interpreter's
+    final flush raises nothing either)."""
+    import os
+    import sys
+
+    try:
+        print(text)
+        sys.stdout.flush()
+        return True
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+
+
 def models(args) -> int:
     from texnet.apps.flags import build_config
 
     cfg = build_config(ModelsConfig, args)
     rows = [bundled.summary(n) for n in bundled.names()]
-    if cfg.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(listing(rows) if rows else "no bundled networks in this install")
+    if not _quietly_print(json.dumps(rows, indent=2) if cfg.json else
+                          listing(rows) if rows else "no bundled networks in this install"):
+        return 0  # the reader went away (texnet models --json | head): done, like other tools
     if cfg.out:
         page = gallery(Path(cfg.out), overwrite=cfg.overwrite, log=(lambda m: None) if cfg.json else print)
         if not cfg.json:

@@ -62,8 +62,9 @@ class JobManager:
         except (OSError, ValueError):
             return
         for job in data.get("jobs", []) if isinstance(data, dict) else []:
-            if not isinstance(job, dict) or not isinstance(job.get("id"), str):
-                continue
+            if not isinstance(job, dict) or not isinstance(job.get("id"), str) or job.get("kind") not in KINDS \
+                    or not _NAME.match(str(job.get("name", ""))) or not isinstance(job.get("args"), list):
+                continue  # not a job this app wrote (a hand-edited file): never run, never shown
             job.pop("cancel", None)
             job.pop("by_user", None)
             if job.get("status") in LIVE:  # the server stopped while it was queued or running

@@ -1,9 +1,11 @@
 """`texnet serve`: the networks it can use, kept loaded, and the two render calls of the web app.
 
-Every render of the web app goes through `render_stylize` / `render_sample`: they do what `texnet stylize` /
-`texnet sample` do (texnet.apps.runs: the one-piece forward, or the bounded-memory tiled path when an output does
-not fit the memory budget; strength, colour preservation, style scale, 2x2 tile preview) on a network already in
-memory, and return pixels instead of writing a run folder. Re-point these two functions when the library's render
+Every render of the web app goes through `render_stylize` / `render_sample`: `render_stylize` calls
+texnet.render.pipeline.stylize, the library's one stylize path (one piece, or bounded-memory tiles when an output
+does not fit the memory budget; strength, colour preservation, style scale), as `texnet stylize` does;
+`render_sample` does what `texnet sample -n 1` does (texnet.apps.runs.run_sample: sample_textures, or tiled_sample
+for a TextureNetV1 output too large for one piece; the 2x2 tile preview). Both work on a network already in
+memory and return pixels instead of writing a run folder. Re-point these two functions when the library's render
 path changes; nothing else in the app renders.
 
 Networks are named by an id: a bundled network's name (`starry_night`) or `run:REL` for a finished run folder
@@ -259,12 +261,12 @@ def render_stylize(g, image, size=None, strength: float = 1.0, preserve_color: b
 def render_sample(g, seed: int = 0, size=None, tile_preview: bool = False, max_pixels: Optional[int] = None) -> Tuple[Any, Dict[str, Any]]:
     """`texnet sample -n 1` on a loaded texture network: (pixels, info with 'seconds', 'tiled', 'seam_score').
 
-    As texnet.apps.runs.run_sample: a TextureNetV1 output too large for one piece goes through tiled_sample;
+    As `texnet sample` (texnet.render.pipeline.sample): a TextureNetV1 output too large for one piece is tiled;
     `tile_preview` returns the sample repeated 2x2 (texnet sample --tile-preview) with its seam score.
     """
     from texnet.paper.generators.base import hw
-    from texnet.render.inference import require_task, sample_textures
-    from texnet.render.tiling import tiled_sample
+    from texnet.render.inference import require_task
+    from texnet.render.pipeline import sample
 
     require_task(g, "texture", "model")
     size = size if size is not None else g.default_size()
@@ -272,22 +274,26 @@ def render_sample(g, seed: int = 0, size=None, tile_preview: bool = False, max_p
     h, w = hw(size)
     if max_pixels is not None:
         check_output_pixels(h * (2 if tile_preview else 1), w * (2 if tile_preview else 1), max_pixels)
-    # as runs._large: tiled when the budget (TEXNET_MAX_MEMORY, else the default) cannot hold it in one piece
-    big = g.arch == "TextureNetV1" and tiled_sample(g, size, seed=seed, dry_run=True)["mode"] != "single"
+    # the CLI's path (texnet.render.pipeline.sample): tiled when the budget (TEXNET_MAX_MEMORY, else the default)
+    # cannot hold the texture in one piece
+    plan = sample(g, 1, size, seed, dry_run=True)
+    big = plan.get("path") == "tiled"
     t0 = time.perf_counter()
     info: Dict[str, Any] = {"tiled": bool(big)}
-    if big:
+    if big:  # kept as uint8 pixels (3 bytes a pixel, not a float tensor's 12): the tiles' own output
+        from texnet.render.tiling import tiled_sample
+
         y = tiled_sample(g, size, seed=seed)
-        seconds = time.perf_counter() - t0
+    else:
+        y = sample(g, 1, size, seed)[0]
+    seconds = time.perf_counter() - t0
+    if big:
         if tile_preview:
             y = np.tile(y, (2, 2, 1))
-    else:
-        y = sample_textures(g, 1, size, seed, 1)[0]
-        seconds = time.perf_counter() - t0
-        if tile_preview:
-            from texnet.extras.seams import seam_score, tile_preview as repeat
+    elif tile_preview:
+        from texnet.extras.seams import seam_score, tile_preview as repeat
 
-            info["seam_score"] = float(seam_score(y))
-            y = repeat(y.unsqueeze(0))[0]
+        info["seam_score"] = float(seam_score(y))
+        y = repeat(y.unsqueeze(0))[0]
     info.update(seconds=seconds, size=[int(h), int(w)])
     return y, info

@@ -93,7 +93,7 @@ class TrainConfig:
                                           default_text="native for textures, --size for styles")
     batch_size: Optional[int] = option(None, "images per step", low=1)
     steps: Optional[int] = option(None, "training steps", low=1)
-    lr: Optional[float] = option(None, "Adam learning rate", above=0, default_text="v1 0.01, v2 0.001, stylenet 0.001")
+    lr: Optional[float] = option(None, "Adam learning rate", above=0, default_text={"train-texture": "v1 0.01, v2 0.001", "*": "0.001"})
     lr_decay: float = option(0.8, "multiply lr by this every --lr-step steps", above=0, high=1)
     lr_step: Optional[int] = option(None, "steps between lr decays", low=1)
     #: λ of eq. 10 (0 = no entropy term). With relative losses 0.01-0.1 is the useful range (docs/method.md);

@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 from texnet.errors import ImageError, TexnetError, clip
 from texnet.io.claims import io_error_line
 from texnet.io.files import current_umask
-from texnet.io.images import DEFAULT_MAX_PIXELS, REDUCE_ABOVE, read_image, resolve_path
+from texnet.io.images import DEFAULT_MAX_PIXELS, REDUCE_ABOVE, exif_orientation, read_image, resolve_path
 from texnet.io.memory import check_decode
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -148,7 +148,7 @@ def image_hw(image, max_pixels: Optional[int] = None):
         try:
             with Image.open(path) as im:
                 w, h = im.size
-                rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+                rotated = exif_orientation(im) in (5, 6, 7, 8)  # (a PNG's getexif() decodes it all)
         except (OSError, ValueError, SyntaxError):
             read_image(path, max_pixels=limit)  # the one-line error every other command gives
             raise ImageError(f"{path}: not an image file Pillow can read")

@@ -253,6 +253,17 @@ def load_image(
     return resize(x, size)
 
 
+def exif_orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an opened, not yet decoded image, without decoding it: Pillow's PNG getexif()
+    decodes the whole image to look for an eXIf chunk after the pixels, so a PNG's is read only from before them."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return 1
+
+
 #: Files with more pixels than this that are resized smaller are decoded reduced (smaller ones as before).
 REDUCE_ABOVE = 1 << 24
 
@@ -274,7 +285,7 @@ def _read_reduced(source, size, max_pixels: Optional[int]) -> Optional[torch.Ten
             w, h = im.size
             if w * h <= REDUCE_ABOVE or w * h > limit or im.mode in ("I", "F"):
                 return None  # small, over the limit (read_image refuses it), or a float image (kept exact)
-            rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            rotated = exif_orientation(im) in (5, 6, 7, 8)
             th, tw = target_hw(*((w, h) if rotated else (h, w)), size)
             th, tw = (tw, th) if rotated else (th, tw)  # in the file's own orientation
             if th >= h or tw >= w:
