@@ -6,11 +6,12 @@
 
 Every lever is the zoo recipe (zoo.STYLE_ARGS) plus its flags, trained with `texnet train-style` on
 content-train minus the benchmark's held-out photo, one thread, nice'd; the run folder is study-runs/levers/LEVER
-(`--resume`-able). The training is stopped with SIGTERM (texnet checkpoints and exits) once its clock
-(the training process's own CPU seconds, /proc, so a busy machine does not bias a lever) passes --minutes;
-checkpoint.pt is copied to snapshots/ each time the clock passes one of --marks equal fractions of it, so each lever gives a curve of held-out quality
-against training CPU-minutes. 'warm' starts from the bundled network's weights (fresh Adam state), its clock
-offset by the bundled network's own training time (its card).
+(`--resume`-able: a later `train LEVER` continues it). The training is stopped with SIGTERM (texnet checkpoints
+and exits) once its clock passes --minutes: the training process's own CPU seconds (/proc), so a busy machine
+does not bias a lever. checkpoint.pt is copied to snapshots/ each time the clock passes one of --marks equal
+fractions of it, so each lever gives a curve of held-out quality against training CPU-minutes. 'warm*' levers
+start from the bundled network's weights (fresh Adam state); their clock starts at the bundled network's steps,
+costed at the run's own CPU seconds per step.
 """
 from __future__ import annotations
 

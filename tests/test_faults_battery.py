@@ -92,8 +92,24 @@ def world(tmp_path_factory):
     evil.write_bytes(pickle.dumps({"state_dict": Evil()}, protocol=4))  # a raw pickle, not a torch zip
     fake_video = root / "fake.mp4"
     fake_video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(3000))
+    video = _tiny_video(root / "in.mp4") if _have_av() else None
     return dict(root=root, photo=photo, truncated=truncated, text_png=text_png, folder=folder, evil=evil,
-                fake_video=fake_video, n=[0])
+                fake_video=fake_video, video=video, n=[0])
+
+
+def _tiny_video(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=5)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * i, np.uint8), format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
 
 
 def _out(world) -> Path:
@@ -232,6 +248,7 @@ READ_ONLY = {
                                 "--size", "32", "--batch-size", "2", "--steps", "1", "--device", "cpu"],
     "evaluate": lambda w: ["evaluate", "--model", STYLE, "--content", w["photo"], "--size", "32", "--device", "cpu"],
     "models --out": lambda w: ["models"],
+    "stylize-video": lambda w: ["stylize-video", w["video"], "--model", STYLE, "--device", "cpu"],  # --out DIR/o.mp4
 }
 
 
@@ -246,9 +263,14 @@ def test_read_only_out_folder_is_refused_before_work(world, capsys, monkeypatch)
     monkeypatch.setattr(texnet.paper.loss_network.LossNetwork, "__init__", tripwire)
     problems = []
     for command, build in READ_ONLY.items():
+        if command == "stylize-video" and world["video"] is None:
+            continue
         out = _out(world)
         with read_only_folder(out) as how:
-            rc, _, err = run_cli(build(world) + ["--out", out], capsys)
+            if command == "stylize-video" and how == "EROFS injected":
+                continue  # FFmpeg opens files itself: only a real read-only folder tests it
+            target = out / "o.mp4" if command == "stylize-video" else out
+            rc, _, err = run_cli(build(world) + ["--out", target], capsys)
         _record("read-only --out", f"empty folder ({how})", command, rc, err)
         try:
             assert rc == 1, f"exit {rc}: {err}"
@@ -414,8 +436,8 @@ def test_a_folder_another_run_holds_is_refused(world, capsys):
     line before any work, and the other run's files are untouched."""
     problems = []
     for command, build in READ_ONLY.items():
-        if command in ("train-texture", "optimize", "evaluate"):
-            continue  # same RunFolder path as the others; they need the loss network (slow here)
+        if command in ("train-texture", "optimize", "evaluate", "stylize-video"):
+            continue  # same RunFolder path as the others; they need the loss network (slow here); a video: a file
         out = _out(world)
         out.mkdir(parents=True)
         fd = os.open(out, os.O_RDONLY)
@@ -461,18 +483,7 @@ def test_two_stylize_runs_into_one_new_folder(world):
 def test_stylize_video_refuses_to_overwrite_its_input(world, capsys, tmp_path):
     if not _have_av():
         pytest.skip("needs texnet[video] (PyAV)")
-    import av
-
-    video = tmp_path / "in.mp4"
-    with av.open(str(video), "w") as c:
-        s = c.add_stream("mpeg4", rate=5)
-        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
-        for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * i, np.uint8), format="rgb24")
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    video = _tiny_video(tmp_path / "in.mp4")
     before = video.read_bytes()
     for out in (video, tmp_path / "." / "in.mp4"):
         rc, _, err = run_cli(["stylize-video", video, "--model", STYLE, "--out", out, "--overwrite",
@@ -480,3 +491,120 @@ def test_stylize_video_refuses_to_overwrite_its_input(world, capsys, tmp_path):
         _record("bad values", "--out is the input video", "stylize-video", rc, err, int(video.read_bytes() != before))
         assert rc == 1 and "is the input video" in one_line(err), err
         assert video.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- permissions and messages
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_get_the_permissions_the_umask_gives(world, capsys, umask):
+    """Run-folder files are created through temp files (mkstemp makes 0600): they end with 0666 & ~umask, like
+    any file the user's programs write (issue 36: they were 0600 whatever the umask)."""
+    out = _out(world)
+    old = os.umask(umask)
+    try:
+        rc, _, err = run_cli(["stylize", world["photo"], "--model", STYLE, "--size", "48", "--out", out,
+                              "--device", "cpu"], capsys)
+        rc2, _, err2 = run_cli(["sample", "--model", TEXTURE, "-n", "1", "--size", "96", "--tile", "64",
+                                "--out", out / "tiled", "--device", "cpu"], capsys)  # the streamed PNG too
+    finally:
+        os.umask(old)
+    assert rc == 0 and rc2 == 0, err + err2
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"photo_stylized.png", "config.json", "sample_000.png"}
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o666 & ~umask)}
+
+
+def test_one_line_for_each_kind_of_failure_the_boundary_maps(capsys, monkeypatch):
+    """OSError (read-only, full disk, permission), PyAV and Pillow errors, torch load errors, overflow: one
+    line naming the file where there is one, exit 1; a bug (any other exception) keeps its traceback."""
+    import texnet.apps.commands as commands
+    from PIL import UnidentifiedImageError
+    from texnet.apps.cli import main
+
+    cases = [
+        (OSError(errno.EROFS, os.strerror(errno.EROFS), "/data/out/x.png"), ("/data/out/x.png", "read-only")),
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/out/x.png"), ("x.png", "no space left")),
+        (PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/data/in.png"), ("in.png", "permission denied")),
+        (UnidentifiedImageError("cannot identify image file 'a.png'"), ("a.png",)),
+        (pickle.UnpicklingError("invalid load key, 'x'."), ("not a texnet/torch checkpoint",)),
+        (RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory"),
+         ("not a texnet/torch checkpoint",)),
+        (OverflowError("cannot convert float infinity to integer"), ("too large",)),
+    ]
+    if _have_av():
+        import av
+
+        cases.append((av.error.InvalidDataError(1094995529, "Invalid data found when processing input", "v.mp4"),
+                      ("v.mp4", "video")))
+    for exc, words in cases:
+        def boom(args, exc=exc):
+            raise exc
+
+        monkeypatch.setattr(commands, "info", boom)
+        from texnet.apps import cli
+
+        monkeypatch.setitem(cli.COMMANDS, "info", cli.COMMANDS["info"][:3] + (boom,))
+        rc, _, err = run_cli(["info"], capsys)
+        _record("boundary", type(exc).__name__ + (f" {errno.errorcode.get(exc.errno, '')}"
+                                                  if isinstance(exc, OSError) and exc.errno else ""), "any", rc, err)
+        assert rc == 1, err
+        line = one_line(err)
+        assert line.startswith("texnet: error:") and all(w in line for w in words), line
+
+    def bug(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "info", cli.COMMANDS["info"][:3] + (bug,))
+    with pytest.raises(KeyError):
+        main(["info"])
+
+
+def test_long_messages_are_cut_between_words():
+    from texnet.errors import clip
+
+    text = "Weights only load failed. " + "In PyTorch 2.6, we changed the default value of the weights_only " * 5
+    cut = clip(text, 120)
+    assert len(cut) <= 120 and cut.endswith("…")
+    assert text.startswith(cut[:-1]) and text[len(cut) - 1] in " ,.;:"  # the next character ends a word
+
+
+# --------------------------------------------------------------------------- kill of a rank
+
+
+def test_kill_9_of_one_torchrun_process(tmp_path):
+    """SIGKILL of rank 1 of a 2-process `torchrun ... texnet train-texture`: rank 0 saves the step both completed
+    (its checkpoint loads and --resume continues from it) and says so in one texnet line; torchrun's own report
+    of the failed worker stays."""
+    pytest.importorskip("torch.distributed")
+    out = tmp_path / "run"
+    env = dict(child_env(), PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "texnet", "train-texture", "--texture", "sample:brick", "--texture-size", "48",
+                             "--generator", "v1", "--scales", "3", "--size", "32", "--batch-size", "4", "--steps",
+                             "5000", "--checkpoint-every", "4", "--texture-layers", "relu1_1,relu2_1", "--device", "cpu",
+                             "--quiet", "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert _until(lambda: (out / "checkpoint.pt").is_file(), proc, timeout=600), proc.communicate()[1]
+    time.sleep(2)
+    rank1 = []
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            if (child / "stat").read_text().split()[3] == str(proc.pid) and \
+                    b"\0RANK=1\0" in b"\0" + (child / "environ").read_bytes():
+                rank1.append(int(child.name))
+        except (OSError, IndexError):
+            continue
+    assert len(rank1) == 1, rank1
+    os.kill(rank1[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    ours = [ln for ln in err.splitlines() if ln.startswith(("texnet:", "texnet["))]  # not torchrun's "texnet FAILED"
+    _record("kill of a rank", "SIGKILL rank 1 of 2", "train-texture (torchrun)", proc.returncode,
+            "\n".join(ours), 0)
+    assert proc.returncode != 0
+    assert len(ours) == 1 and "another process of this torchrun job stopped" in ours[0] and "--resume" in ours[0], err
+    from texnet.checkpoints import load_checkpoint
+
+    step = load_checkpoint(out / "checkpoint.pt")["step"]
+    assert f"checkpoint: step {step}," in ours[0], ours[0]
+    assert not _temp_files(out)

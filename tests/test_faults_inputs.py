@@ -598,7 +598,8 @@ def test_reduced_decoding_matches_the_full_decode_closely(tmp_path):
 
     path = tmp_path / "big.png"
     yy, xx = np.mgrid[0:4200, 0:4200]
-    Image.fromarray(np.stack([xx % 256, yy % 256, (xx // 17) % 256], -1).astype(np.uint8)).save(path, compress_level=1)
+    a = np.stack([128 + 127 * np.sin(xx / 90.0), 128 + 127 * np.cos(yy / 70.0), (xx + yy) * (255 / 8400)], -1)
+    Image.fromarray(a.astype(np.uint8)).save(path, compress_level=1)  # a photo's scale of detail
     reduced = images.load_image(path, size=64)
     full = images.resize(images.to_tensor(images.read_image(path)), 64)
     assert reduced.shape == full.shape == (1, 3, 64, 64)

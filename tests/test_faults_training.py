@@ -461,7 +461,7 @@ def test_checkpoints_by_wall_time_as_well_as_by_steps(tmp_path, capsys, monkeypa
     assert [s for name, s in saved if name == "checkpoint.pt"] == [1, 2, 3, 4]
     from texnet.config import TrainConfig
 
-    assert TrainConfig().checkpoint_minutes == 3.0  # the default: minutes of work at risk, not hours
+    assert 0 < TrainConfig().checkpoint_minutes <= 5  # the default: minutes of work at risk, not hours
 
 
 # --------------------------------------------------------------------------- NaN / Inf

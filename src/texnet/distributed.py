@@ -70,6 +70,10 @@ from texnet.paper.diversity import nearest_neighbor_distances
 from texnet.errors import ConfigError, TexnetError, clip
 from texnet.runtime import resolve_device
 
+#: What gloo / NCCL say when a collective finds another process of the job gone.
+PEER_LOST = ("connection closed by peer", "connection reset by peer", "broken pipe", "socket closed", "timed out",
+             "timeout", "connection refused", "communicator was aborted", "read error", "write error", "peer")
+
 #: Where the entropy term searches nearest neighbours under DDP: the global batch, or each process's slice.
 
 
@@ -227,6 +231,11 @@ class DistContext:
         flag = torch.tensor([int(signum or 0)], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return int(flag.item()) or None
+
+    def peer_lost(self, exc: BaseException) -> bool:
+        """Whether `exc`, raised by a collective, says another process of the job is gone (killed, crashed)."""
+        text = str(exc).lower()
+        return self.enabled and isinstance(exc, RuntimeError) and any(t in text for t in PEER_LOST)
 
     def barrier(self) -> None:
         """Wait for every process (e.g. for rank 0's checkpoint before anyone exits)."""

@@ -26,6 +26,7 @@ from texnet.checkpoints import extend_trained_stylenet, file_digest, generator_f
 from texnet.config import TrainConfig, to_dict, train_config_from_saved
 from texnet.io.data import SAMPLE_PHOTOS, ContentFolder
 from texnet.errors import CheckpointError, TexnetError, TrainingDiverged, TrainingInterrupted, clip  # noqa: F401
+from texnet.io.claims import remove_temp_files
 from texnet.io.files import RunFolder
 from texnet.paper.generators import Generator, build_generator
 from texnet.extras.color import luminance_rgb
@@ -184,17 +185,18 @@ class Trainer:
                                   f"({type(exc).__name__}: {detail})") from exc
         self.saved_step = self.step
         if self.dist.is_main:
-            self._remove_stale_temp_files()
+            remove_temp_files(self.run_dir.path)  # of atomic writes a crash or kill -9 cut short
         self.log(f"resumed {self.run_dir.path} at step {self.step}")
 
-    def _remove_stale_temp_files(self) -> None:
-        """Temp files of atomic writes cut short by a crash or kill -9 (never read; removed on resume)."""
-        for folder in (self.run_dir.path, self.run_dir.path / "samples"):
-            for p in folder.glob(".*.tmp") if folder.is_dir() else ():
-                try:
-                    p.unlink()
-                except OSError:
-                    pass
+    def _peer_lost(self, step: int, exc: BaseException) -> TexnetError:
+        """Another process of the job stopped mid-step: every process completed self.step (lockstep), which
+        rank 0 saves (it needs no collective) before this process stops with one line."""
+        if self.dist.is_main and self.step != self.saved_step:
+            self.save()
+            self.write_logs()
+        detail = clip(" ".join(w for w in str(exc).split() if not w.startswith("[")), 80)  # not gloo's source line
+        return TexnetError(f"another process of this torchrun job stopped during step {step} ({detail}); "
+                           f"{self._last_saved_text()}; continue with the same command plus --resume")
 
     def _last_saved_text(self) -> str:
         if self.saved_step is None:
@@ -339,15 +341,18 @@ class Trainer:
             start = time.perf_counter() - self.elapsed
             due = Deadline(cfg.checkpoint_minutes)  # a checkpoint by wall time as well as by steps
             for step in bar:
-                row = self.train_step(step)
-                self.step = step
-                self.elapsed = time.perf_counter() - start
-                row["seconds"] = self.elapsed
-                self.history.append(row)
-                if step % cfg.sample_every == 0 or step == cfg.steps:
-                    self.track_layout(row)
-                bar.set_postfix(_postfix(row))
-                signum = self.dist.agree_signal(stop.signal)  # a signal to any process stops all at this step
+                try:
+                    row = self.train_step(step)
+                    self.step = step
+                    self.elapsed = time.perf_counter() - start
+                    row["seconds"] = self.elapsed
+                    self.history.append(row)
+                    if step % cfg.sample_every == 0 or step == cfg.steps:
+                        self.track_layout(row)
+                    bar.set_postfix(_postfix(row))
+                    signum = self.dist.agree_signal(stop.signal)  # a signal to any process stops all at this step
+                except RuntimeError as exc:  # under torchrun: another process died (its collectives fail)
+                    raise self._peer_lost(step, exc) if self.dist.peer_lost(exc) else exc
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps or signum is not None or due():
                     self.save()  # signals during the save only set the flag again (StopFlag): it completes
                     self.write_logs()

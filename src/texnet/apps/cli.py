@@ -91,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return code
         except BaseException as exc:
             signals.closing = True  # further Ctrl-C / SIGTERM are ignored while this is reported and cleaned up
+            claims.release_all(True, keep=before)  # now: once `exc` is gone, the run's RunFolder would release it
             code = boundary.report(exc, _speaker)
             if code is None:
                 raise

@@ -94,7 +94,7 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
             samples = g(z)
             res["quality"] = quality(samples, loss)
             res["diversity"] = diversity(samples, loss.net)
-            if min(exemplar.shape[-2:]) >= max(samples.shape[-2:]):  # crops of the samples' size exist
+            if min(exemplar.shape[-2:]) > max(samples.shape[-2:]):  # crops of the samples' size at different places
                 # 1.0 = the samples' layouts differ as much as different parts of the exemplar (metrics.py)
                 res["diversity"]["layout"] = layout_diversity(samples, exemplar, loss.net, seed=seed)
                 # per sample: nearest-neighbour distance over that of as many crops (0 = every sample has a twin)

@@ -93,7 +93,7 @@ PROFILES: Dict[str, Profile] = {
               "speed comparison use the first seed only. Expect the paper's directions, not its image quality. "
               "Estimated on 2 cores: IN/BN 6 runs x 400 steps x ~1 s = 40 min; textures 18 runs (V1 and five "
               "λ, three seeds) x 300 steps x ~0.25 s = 23 min; Fig. 6 400 x ~1 s = 7 min; L-BFGS (2 photos "
-              "and 3 fine-tunes, 200 steps each at 256 px) ~8 min; measurements ~2 min: about 80 min."),
+              "and 3 fine-tunes, 200 steps each at 256 px) ~8 min; measurements ~2 min: about 80 min estimated, 86 min measured (docs/results.md)."),
         #: The texture exemplar's long side: 128 px, twice the 64-px output, so random crops of the output's size
         #: (the layout metric's reference) differ; the style image is 128 px anyway (the crop size).
         exemplar_size=128,

@@ -126,9 +126,10 @@ class TrainConfig:
     diversity_eps: float = option(1e-3, "ε inside ln(ρ+ε)", above=0)
     checkpoint_every: int = option(100, "steps between checkpoints", low=1)
     #: Also a checkpoint (with losses.csv) once this much wall time passed since the last one, so kill -9 loses
-    #: minutes at most. Source of the default: a save (checkpoint + losses.csv + plots) measured at 0.05-0.6 s
-    #: on CPU for the bundled recipes' networks (issue 36) is < 0.4 % of 3 minutes (the 2 % budget).
-    checkpoint_minutes: float = option(3.0, "minutes of wall time between checkpoints (besides --checkpoint-every; "
+    #: minutes at most. Source of the default (issue 36, CPU, a 3000-step history): one save (checkpoint.pt,
+    #: losses.csv, plots) took 0.60 s for a StyleNet (1.7 M parameters), 1.08 s for a TextureNetV1 (7.0 M),
+    #: 3.25 s for TextureNetV2 with 8 experts (56 M): 0.2 / 0.4 / 1.1 % of 5 minutes (the budget: < 2 %).
+    checkpoint_minutes: float = option(5.0, "minutes of wall time between checkpoints (besides --checkpoint-every; "
                                        "0: by steps only)", low=0)
     sample_every: int = option(100, "steps between sample grids", low=1)
     seed: int = seed_option()

@@ -45,6 +45,7 @@ class Claim:
     def __init__(self, path: Path, created: bool, fd: Optional[int]):
         self.path, self.created, self.fd = path, created, fd
         self.files: Set[Path] = set()
+        self.users = 0  # RunFolder objects holding it (a run in a library call ends when its RunFolder goes)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -80,6 +81,7 @@ def claim(path: os.PathLike | str) -> Claim:
     key = path.absolute()
     with _lock:
         if key in _HELD:
+            _HELD[key].users += 1
             return _HELD[key]
         created = False
         try:
@@ -92,6 +94,7 @@ def claim(path: os.PathLike | str) -> Claim:
             raise TexnetError(io_error_line(path, exc, "cannot create the output folder")) from exc
         fd = _lock_folder(path, created)
         held = _HELD[key] = Claim(path, created, fd)
+        held.users = 1
     try:
         _probe_writable(path)
     except BaseException:
@@ -154,6 +157,19 @@ def release(path: os.PathLike | str, failed: bool = False) -> None:
         held.close()
 
 
+def drop(path: os.PathLike | str) -> None:
+    """One holder of `path` is gone (a RunFolder collected): the last one releases it as a finished run."""
+    key = Path(path).absolute()
+    with _lock:
+        held = _HELD.get(key)
+        if held is None:
+            return
+        held.users -= 1
+        if held.users > 0:
+            return
+    release(key, failed=False)
+
+
 def held() -> Set[Path]:
     """The folders this process holds now (absolute paths)."""
     with _lock:
@@ -179,13 +195,18 @@ def _remove_run(held: Claim) -> None:
     """Remove what this run wrote (its files, temp files), then the folders left empty; anything else stays."""
     for p in held.files:
         _unlink(p)
-    for folder in [held.path, *sorted((d for d in held.path.rglob("*") if d.is_dir()), reverse=True)]:
-        for pattern in TEMP_PATTERNS:
-            for p in folder.glob(pattern):
-                _unlink(p)
+    remove_temp_files(held.path)
     for folder in sorted((d for d in held.path.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
         _rmdir(folder)
     _rmdir(held.path)
+
+
+def remove_temp_files(folder: Path) -> None:
+    """The temp files of writes a crash or kill -9 cut short, in `folder` and its sub-folders (never read)."""
+    for d in [folder, *(d for d in folder.rglob("*") if d.is_dir())] if folder.is_dir() else []:
+        for pattern in TEMP_PATTERNS:
+            for p in d.glob(pattern):
+                _unlink(p)
 
 
 def _unlink(p: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import warnings
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
@@ -130,8 +131,9 @@ class RunFolder:
         parent = next((p for p in self.path.absolute().parents if p.exists()), None)
         if parent is not None and not os.access(parent, os.W_OK) and not self.path.exists():
             raise TexnetError(f"{self.path}: cannot create output folder (no write permission in {parent})")
-        if claim:  # created and locked now, so a second run into it is refused (texnet.io.claims)
-            claims.claim(self.path)
+        if claim:  # created and locked now, so a second run into it is refused (texnet.io.claims); released
+            claims.claim(self.path)  # by the CLI as the command ends, or when this object goes (library use)
+            self._drop = weakref.finalize(self, claims.drop, self.path)
         try:
             if self.path.is_dir() and any(self.path.iterdir()) and not (overwrite or resume):
                 raise TexnetError(
@@ -140,7 +142,7 @@ class RunFolder:
                 )
         except BaseException:
             if claim:
-                claims.release(self.path)
+                self._drop()
             raise
 
     def file(self, name: str) -> Path:

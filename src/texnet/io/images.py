@@ -270,7 +270,7 @@ REDUCE_ABOVE = 1 << 24
 
 def _read_reduced(source, size, max_pixels: Optional[int]) -> Optional[torch.Tensor]:
     """A large image file to be shrunk to `size`, decoded reduced: JPEG by its decoder's draft (1/2-1/8 scale),
-    others decoded in 8 bits (refused first if that does not fit in memory) and box-reduced to >= 2x the
+    others decoded in 8 bits (refused first if that does not fit in memory) and area-averaged to >= 2x the
     target before any float copy. None for images under REDUCE_ABOVE pixels (decoded as usual)."""
     path = resolve_path(source)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
@@ -298,8 +298,8 @@ def _read_reduced(source, size, max_pixels: Optional[int]) -> Optional[torch.Ten
                 if im.mode not in ("L", "RGB", "RGBA", "LA", "I;16"):
                     im = im.convert("RGBA" if "transparency" in im.info or im.mode in ("PA",) else "RGB")
                 f = min(im.size[0] // (2 * tw), im.size[1] // (2 * th))
-                if f >= 2:
-                    im = im.reduce(f)
+                if f >= 2:  # area average over the whole extent (Image.reduce's partial last box would shift it)
+                    im = im.resize((round(im.size[0] / f), round(im.size[1] / f)), Image.BOX)
                 im = ImageOps.exif_transpose(im)
                 return to_tensor(_to_float_rgb(im))
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
