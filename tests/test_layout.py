@@ -165,3 +165,13 @@ def test_no_layout_column_without_the_layout_taps(tmp_path):
 
     train(texture_config(steps=2, sample_every=1), tmp_path / "run", show_progress=False, log=quiet)
     assert "layout" not in read_rows(tmp_path / "run" / "losses.csv")[0]
+
+
+def test_the_closing_layout_line_names_the_nearest_neighbour_and_only_plots_that_exist():
+    from texnet.training_log import summary_lines
+
+    one = [{"step": 1, "layout": 0.6, "layout_nn": 0.05}]
+    line = summary_lines(one, 0.1, None, 8)[-1]
+    assert "0.60 mean pairwise, nearest neighbour 0.05" in line and "layout.png" not in line  # one row: no plot
+    two = [{"step": 1, "layout": 0.5}, {"step": 2, "layout": 0.6, "layout_nn": 0.4}]
+    assert "see layout.png" in summary_lines(two, 0.1, None, 8)[-1]

@@ -50,8 +50,8 @@ def test_resume_continues_the_controller(tmp_path):
     full = _run(tmp_path, "full")
     _run(tmp_path, "split", steps=3)
     resumed = _run(tmp_path, "split", resume=True)
-    # ("layout" is tracked at a run's last step, so the 3-step half has one more)
-    assert without(resumed.history, "seconds", "layout") == without(full.history, "seconds", "layout")
+    # ("layout" and "layout_nn" are tracked at a run's last step, so the 3-step half has one more)
+    assert without(resumed.history, "seconds", "layout", "layout_nn") == without(full.history, "seconds", "layout", "layout_nn")
 
 
 def test_target_needs_auto_and_an_exemplar_larger_than_the_samples(tmp_path):

@@ -365,7 +365,9 @@ def test_signal_saves_a_checkpoint_and_resume_continues(tmp_path, monkeypatch, r
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_second_ctrl_c_aborts_at_once(tmp_path, monkeypatch):
+def test_a_second_ctrl_c_does_not_abort_the_save(tmp_path, monkeypatch):
+    """Ctrl-C twice in a row (issue 36: impatient users press it again): the run still saves the step it was
+    at and stops with the resumable one-line interruption, instead of losing the step to the second signal."""
     real_step = Trainer.train_step
     handler_before = signal.getsignal(signal.SIGINT)
 
@@ -379,6 +381,6 @@ def test_second_ctrl_c_aborts_at_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "train_step", step_then_two_signals)
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted):
         train(texture_config(steps=4, checkpoint_every=1), out, show_progress=False, log=quiet)
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == 1  # step 2 was not saved
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2

@@ -309,7 +309,8 @@ class Trainer:
         self.generator.eval()
         samples = self._fixed_textures(torch.Generator().manual_seed(SAMPLE_SEED))
         self.generator.train()
-        row["layout"] = self.layout(samples)
+        row.update((k, v) for k, v in (("layout", self.layout(samples)), ("layout_nn", self.layout.nearest(samples)))
+                   if v is not None)  # mean pairwise and nearest-neighbour layout, both relative to exemplar crops
 
     def _fixed_textures(self, gen: torch.Generator) -> torch.Tensor:
         """The SAMPLE_COUNT textures of the sample grids (noise drawn from `gen`, seeded with SAMPLE_SEED)."""

@@ -11,7 +11,7 @@ from texnet.io.files import RunFolder
 from texnet.io.plots import plot_curves
 
 LOG_FIELDS = ["step", "objective", "loss", "texture", "content", "entropy", "lambda", "kappa", "layout_level",
-              "nn_distance", "layout", "lr",
+              "nn_distance", "layout", "layout_nn", "lr",
               "seconds"]
 
 
@@ -56,6 +56,9 @@ def summary_lines(history: Sequence[Dict[str, float]], kappa: float, kappa_end, 
         lines.append(f"--diversity-target steered κ from {kappas[0]['kappa']:.3g} to {kappas[-1]['kappa']:.3g} "
                      f"(batch layout level at the end {kappas[-1]['layout_level']:.2f}); every step's κ is in losses.csv")
     if history and "layout" in history[-1]:
-        lines.append(f"layout diversity of {samples} fixed samples: {history[-1]['layout']:.2f} (1.0 = as varied "
-                     "as crops of the exemplar; see layout.png)")
+        last = history[-1]
+        nearest = f", nearest neighbour {last['layout_nn']:.2f}" if "layout_nn" in last else ""
+        plotted = "; see layout.png" if sum("layout" in r for r in history) > 1 else ""  # as write_logs draws it
+        lines.append(f"layout diversity of {samples} fixed samples: {last['layout']:.2f} mean pairwise{nearest} "
+                     f"(1.0 = as varied as crops of the exemplar; near 0 nearest = repeated images{plotted})")
     return lines

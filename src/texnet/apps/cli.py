@@ -44,21 +44,22 @@ def _range_errors_exit_1(parser) -> None:
         for sub in (getattr(action, "choices", None) or {}).values() if action.dest == "command" else ():
             _range_errors_exit_1(sub)
         if callable(action.type) and not getattr(action.type, "_texnet_range", False):
-            action.type = _escalating(action.type)
+            action.type = _escalating(action.type, action.option_strings[-1] if action.option_strings else "")
 
 
 #: A number (with an optional unit: 3G, 1e999, infG, -1, nan): a value of the flag's form, maybe out of range.
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+|inf(inity)?|nan)(e[-+]?\d+)?\s*[a-z]{0,3}\s*$", re.IGNORECASE)
 
 
-def _escalating(convert):
+def _escalating(convert, flag: str = ""):
     def wrapped(text):
         try:
             return convert(text)
         except argparse.ArgumentTypeError as exc:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, ValueRangeError) or (isinstance(cause, ConfigError) and _NUMBER.match(str(text))):
-                raise cause from None  # a bad value (exit 1), not a malformed one (argparse's usage error, 2)
+                named = type(cause)(f"{flag}: {cause}" if flag and flag not in str(cause) else str(cause))
+                raise named from None  # a bad value (exit 1), not a malformed one (argparse's usage error, 2)
             raise
     wrapped._texnet_range = True
     wrapped.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its messages

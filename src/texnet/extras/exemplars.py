@@ -58,13 +58,11 @@ def load_exemplar(source, kind: str, layers: Iterable[str], size: Optional[int] 
     """The exemplar as a (1, 3, H, W) tensor: at `size` (long side) if given, else a texture at its native size
     (capped at MAX_NATIVE_TEXTURE) or a style image at `default_size`; upscaled if too small for `layers`."""
     assert kind in EXEMPLAR_KINDS, kind
-    img = load_image(source, max_pixels=max_pixels)
-    if size:
-        img = resize(img, size)
-    elif kind == "texture":
+    target = size or (default_size if kind != "texture" else None)
+    # decoded at (or, for huge files, reduced toward) the size it is used at, not at full size first
+    img = load_image(source, size=target, max_pixels=max_pixels)
+    if not target and kind == "texture":
         img = resize(img, min(max(img.shape[-2:]), MAX_NATIVE_TEXTURE))
-    elif default_size:
-        img = resize(img, default_size)
     what = f"the texture {source}" if kind == "texture" else f"the style image {source}"
     return fit_exemplar(img, layers, what, log)
 

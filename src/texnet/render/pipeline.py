@@ -22,7 +22,7 @@ from texnet.config.vocab import TILE_MODES
 from texnet.errors import ConfigError
 from texnet.extras.color import preserve_color as keep_colors
 from texnet.extras.styles import blend_output, check_strength, with_style_baked_in
-from texnet.io.bigimage import ImageSource, PngStreamWriter, image_hw, read_rgb_uint8
+from texnet.io.bigimage import ImageSource, PngStreamWriter, image_hw, read_rgb_uint8, resize_uint8
 from texnet.io.images import load_image, resize, save_image, target_hw
 from texnet.render.inference import InferenceModel, prepare_inference, sample_textures, stylize_image
 from texnet.render.plan import default_max_memory, env_budget, format_bytes
@@ -86,9 +86,7 @@ def _source_array(image, size, max_pixels) -> np.ndarray:
         a = src.array if src.array is not None else \
             (src.tensor.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy())
     h, w = target_hw(a.shape[0], a.shape[1], size)
-    if (h, w) != a.shape[:2]:
-        a = np.asarray(Image.fromarray(a).resize((w, h), Image.BICUBIC))
-    return a
+    return resize_uint8(a, h, w) if (h, w) != a.shape[:2] else a
 
 
 def _whole(g, x: torch.Tensor, seed, style, strength, strength_mode, preserve_color, style_scale, fast, onnx):
@@ -146,7 +144,10 @@ def stylize(g, image, *, size=None, seed: Optional[int] = 0, style=None, strengt
                       max_memory=max(1, _budget(max_memory) - _held(h, w, style_scale)), seed=seed or 0,
                       precision=precision, mode=mode, info=plan, dry_run=True,
                       out=(Path(out) if out is not None else None), check_out=False)
-        large = asked or plan["mode"] != "single"
+        # the plain path also holds float copies at the output size (the photo, the resized result, colour
+        # and strength temporaries): counted, so a plain run stays inside the budget too
+        buffers = 12 * h * w * (1 + (style_scale != 1.0) + 3 * bool(preserve_color) + (strength != 1.0))
+        large = asked or plan["mode"] != "single" or plan["estimate"] + buffers > _budget(max_memory)
         info.update(size=[h, w], network_size=[nh, nw], path="tiled" if large else "single", plan=plan)
         if large and out is None and 12 * h * w > _budget(max_memory):
             raise ConfigError(f"a {w}x{h} result held as a tensor needs {format_bytes(12 * h * w)}, more than the "
@@ -177,10 +178,10 @@ def _tiled(g, image, size, seed, style, strength, strength_mode, preserve_color,
         result = tiled_stylize(g, photo, max_memory=max_memory, out=out, finish=finish, **kw)
         return result if out is not None else _tensor(result)
     nh, nw = network_hw(h, w, style_scale)
-    small = np.asarray(Image.fromarray(photo).resize((nw, nh), Image.BICUBIC))
+    small = resize_uint8(photo, nh, nw)
     y = tiled_stylize(g, small, max_memory=max(1, _budget(max_memory) - _held(h, w, style_scale)), **kw)
     del small
-    y = np.array(Image.fromarray(y).resize((w, h), Image.BICUBIC))  # writable: the finish goes in place
+    y = resize_uint8(y, h, w)  # a new, writable array: the finish goes in place
     return _write(y, photo, finish, out)
 
 
