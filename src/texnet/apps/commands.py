@@ -229,8 +229,8 @@ def evaluate(args) -> int:
     res = evaluate_model(cfg.model, run_flags.out, n=cfg.n, size=cfg.size, style=cfg.style, content=cfg.content or (),
                          seed=cfg.seed, device=resolve_device(cfg.device), overwrite=run_flags.overwrite,
                          max_pixels=cfg.max_pixels)
-    q = res["quality"]
-    line = f"{res['architecture']}: texture/style loss {q['texture']:.4g}"
+    q = res.get("quality", {})
+    line = f"{res['architecture']}: " + (f"texture/style loss {q['texture']:.4g}" if q else "no exemplar here")
     if "content" in q:
         line += f", content loss {q['content']:.4g}"
     if "diversity" in res:
@@ -243,6 +243,10 @@ def evaluate(args) -> int:
     if "stride_power_ratio" in res:
         ref = "photos'" if "per_image" in res else "exemplar's"
         line += f", stride-line power {res['stride_power_ratio']:.2g}× the {ref}"
+    if "note" in res:
+        card = res.get("card_quality") or {}
+        line += (f"; its card (measured with the exemplar): texture loss {card['texture_loss']:.4g}, layout "
+                 f"{card['layout']:.2f}" if "texture_loss" in card else "") + f". {res['note']}"
     print(f"{line}; wrote {run_flags.out}/results.json")
     return 0
 

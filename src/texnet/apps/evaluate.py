@@ -67,12 +67,51 @@ def recorded_exemplar(g, recorded: str) -> str:
     raise ConfigError(f"{recorded}: the exemplar this network was trained on is not here; pass {flag} FILE")
 
 
+def _unshipped(g, recorded) -> bool:
+    """A bundled network whose exemplar neither ships nor lies where its checkpoint says."""
+    try:
+        recorded_exemplar(g, recorded)
+        return False
+    except ConfigError:
+        return g.checkpoint.get("bundled_name") is not None
+
+
+def _without_exemplar(g, cfg, model, out, n, size, seed, device, overwrite) -> Dict[str, object]:
+    """What can be measured of a bundled texture network without its exemplar (which does not ship): the samples'
+    pixel / structure / feature diversity and speed, next to the numbers its card measured with the exemplar."""
+    from texnet.io import bundled
+    from texnet.paper.loss_network import LossNetwork
+
+    name = g.checkpoint["bundled_name"]
+    run = RunFolder(out, overwrite=overwrite) if out else None
+    net = LossNetwork(FEATURE_DIVERSITY_LAYERS, pooling=cfg.loss.pooling, weights=cfg.loss.vgg_weights,
+                      weights_format=cfg.loss.vgg_format).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        size = size if size is not None else g.default_size()
+        samples = g(g.sample_noise(n, size, gen, device))
+        one = g.sample_noise(1, size, gen, device)
+        res: Dict[str, object] = {
+            "model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"), "exemplar": None,
+            "seed": seed, "diversity": diversity(samples, net), "seconds_per_sample": median_time(lambda: g(one), 5),
+            "card_quality": bundled.card(name).get("quality"),
+            "note": f"{name}'s exemplar does not ship with texnet ({bundled.card(name)['exemplar']['licence']}): "
+                    "texture loss, layout and checkerboard numbers need --texture FILE; card_quality holds the "
+                    "ones measured when it was built"}
+    if run is not None:
+        save_image(make_grid(list(samples[:8].cpu()), ncol=4), run.file("samples.png"))
+        run.write_json("results.json", res)
+    return res
+
+
 def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str] = None,
                    content: Sequence[str] = (), seed: int = 0, device="cpu", overwrite: bool = False,
                    variations: int = 4, max_pixels: Optional[int] = None) -> Dict[str, object]:
     """Metrics of a checkpoint; `style` overrides the exemplar it was trained on (default: the one recorded)."""
     g = load(model, device=device)
     cfg = _train_config(g)
+    if style is None and g.task == "texture" and _unshipped(g, cfg.exemplar):
+        return _without_exemplar(g, cfg, model, out, n, size, seed, device, overwrite)
     cfg = dataclasses.replace(cfg, exemplar=style or recorded_exemplar(g, cfg.exemplar))
     if max_pixels is not None:
         cfg = dataclasses.replace(cfg, max_pixels=max_pixels)
