@@ -20,14 +20,11 @@ from texnet.paper.losses import PerceptualLoss
 from texnet.build import build_loss
 from texnet.runtime import progress, resolve_device, seed_everything
 from texnet.extras.seams import TILE_METHODS, tileable_view
+from texnet.hparams import ADAM_LR, LBFGS_LR  # noqa: F401 (the values live in texnet.hparams)
 
 if TYPE_CHECKING:
     from texnet.config import OptimizeConfig
 
-#: L-BFGS step length (pastiche and Gatys' reference use 1.0; one loss evaluation per step).
-LBFGS_LR = 1.0
-#: Adam on [0, 1] pixels: chosen here, converges in a few hundred steps.
-ADAM_LR = 0.02
 #: The pixel optimizers `optimize_pixels` knows.
 
 

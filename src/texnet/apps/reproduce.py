@@ -25,6 +25,7 @@ import torch
 from texnet.checkpoints import load
 from texnet.config import LossConfig, TrainConfig, device_option, to_dict
 from texnet.paper.diversity import LAYOUT_LAYERS
+from texnet.hparams import PAPER
 from texnet.errors import ConfigError
 from texnet.extras.exemplars import training_exemplar
 from texnet.io.files import RunFolder
@@ -163,8 +164,9 @@ class Reproduction:
 
     def _texture_cfg(self, **kw) -> TrainConfig:
         p = self.p
-        # z_dim: the paper's 256 (texnet's default is config.V2_Z_DIM, measured for --diversity auto; method.md §8).
-        base = dict(task="texture", exemplar=self.texture, generator="v2", size=p.texture_size, z_dim=256,
+        # z_dim: the paper's (hparams.PAPER; texnet's default V2_Z_DIM is measured for --diversity auto; method.md §8)
+        base = dict(task="texture", exemplar=self.texture, generator="v2", size=p.texture_size,
+                    z_dim=PAPER["v2_z_dim"],
                     batch_size=p.texture_batch, steps=p.texture_steps, lr_step=p.texture_lr_step, seed=p.seed,
                     device=str(self.device), loss=self.texture_loss_cfg, v1_scales=p.v1_scales,
                     exemplar_size=p.exemplar_size, diversity_space=p.texture_diversity_space)

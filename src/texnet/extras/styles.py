@@ -36,14 +36,10 @@ import torch.nn as nn
 from texnet.errors import ConfigError
 from texnet.paper.normalization import (ConditionalInstanceNorm2d, InstanceNorm2d, StyleSelector, cin_layers,  # noqa: F401
                                         conditioned, num_styles, resolve_style, style_context)
+from texnet.hparams import DEFAULT_STRENGTH_MODE  # noqa: F401 (the values live in texnet.hparams)
 
 
 STRENGTH_MODES = ("output", "norm")
-#: Measured on a trained StyleNet(16), 4 held-out photos at 128 px (experiments/RESULTS_styles.md): 'output'
-#: goes evenly from the content (content loss 0) to the style; 'norm' without an identity style passes through
-#: images that are neither (s = 0: black, content loss 0.95 > the full style's 0.62) and with a fitted identity
-#: row starts from a blurred copy (content loss 0.66), so at equal content loss its style loss is higher.
-DEFAULT_STRENGTH_MODE = "output"
 
 
 def check_strength(strength: float, mode: Optional[str]) -> str:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from texnet.errors import ConfigError
+from texnet.hparams import LAYOUT_LAYERS  # noqa: F401 (the values live in texnet.hparams)
 
 #: Inside the square root, so identical samples have a finite distance *and* a finite gradient.
 _TINY = 1e-12
@@ -91,9 +92,6 @@ def nearest_from_matrix(d: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- layout (unit-normalized features)
 
-#: Loss-network taps of the layout distance: relu3_1 sees the arrangement of small
-#: elements (cracks, grains), relu4_1 that of larger ones (bricks, leaves).
-LAYOUT_LAYERS = ("relu3_1", "relu4_1")
 #: LPIPS' guard for all-zero feature vectors (dead ReLUs): they normalize to zero, not NaN.
 _UNIT_EPS = 1e-10
 

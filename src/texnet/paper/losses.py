@@ -23,13 +23,10 @@ import torch.nn as nn
 from texnet.errors import ConfigError, TexnetError
 from texnet.paper.loss_network import LossNetwork, layer_index
 from texnet.runtime import is_nhwc
+from texnet.hparams import DEFAULT_CONTENT_LAYERS, DEFAULT_TEXTURE_LAYERS  # noqa: F401 (the values live in texnet.hparams)
 
 LayerWeights = Union[str, Sequence[str], Mapping[str, float]]
 
-#: Texture statistics at these layers (Gatys et al.; relu5_1 for textures, docs/method.md §1).
-DEFAULT_TEXTURE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
-#: Gatys et al. / paper §1: content is matched at relu4_2.
-DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
 LOSS_SCALES = ("relative", "absolute")
 #: Texture statistics: Gram matrices (paper eq. 1) or sliced-Wasserstein feature distributions.
 TEXTURE_LOSSES = ("gram", "sw")

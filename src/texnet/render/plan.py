@@ -24,19 +24,8 @@ import torch.nn as nn
 
 from texnet.config.vocab import parse_bytes  # noqa: F401 (re-exported)
 from texnet.errors import ConfigError
+from texnet.hparams import DEFAULT_MAX_MEMORY, MEMORY_SAFETY, TILED_SAFETY  # noqa: F401 (the values live in texnet.hparams)
 
-#: Default working-memory budget of one tiled call. It keeps the 4096² / 8192² cases
-#: under 4 GB peak resident (interpreter included) and any machine with >= 8 GB alive.
-DEFAULT_MAX_MEMORY = 3 * 2**30
-#: The traced activation peak times this covers what the trace does not see (oneDNN
-#: reorders, temporaries of non-module ops): measured peaks were 0.85-1.19x the trace.
-MEMORY_SAFETY = 1.3
-#: A tiled run holds more than one forward does: its windows come and go (one size in
-#: the middle, smaller ones at the borders) and the allocator keeps freed pieces of the
-#: coarse scales. Measured whole tiled runs (peak resident minus the interpreter) were
-#: 1.23-1.46x the traced window on AVX512 CPUs and about 1.32x on one with AMX, where
-#: 1.3 let 8192² V1 end ~1-8 % past the budget; windows are planned with this instead.
-TILED_SAFETY = 1.5
 
 Span = Tuple[int, int]
 
