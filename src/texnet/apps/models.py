@@ -60,7 +60,7 @@ QUALITY_HEADER = ["network", "size (out / style) or generator", "style loss vs G
                   "layout diversity", "structure diversity", "feature diversity"]
 
 
-def gallery(out: Path, overwrite: bool = False, log=print) -> Path:
+def gallery(out, overwrite: bool = False, log=print) -> Path:
     """OUT/index.html: every bundled network with its exemplar (where shipped), outputs and quality."""
     import shutil
 
@@ -69,7 +69,7 @@ def gallery(out: Path, overwrite: bool = False, log=print) -> Path:
     from texnet.io.images import load_image, make_grid, save_image
     from texnet.render.inference import stylize_image
 
-    root = RunFolder(out, overwrite=overwrite)
+    root = out if isinstance(out, RunFolder) else RunFolder(out, overwrite=overwrite)
     sections, table = [], [QUALITY_HEADER]
     for name in bundled.names():
         c = bundled.card(name)
@@ -132,13 +132,16 @@ def _quietly_print(text: str) -> bool:
 def models(args) -> int:
     from texnet.apps.flags import build_config
 
+    from texnet.io.files import RunFolder
+
     cfg = build_config(ModelsConfig, args)
+    run = RunFolder(Path(cfg.out), overwrite=cfg.overwrite) if cfg.out else None  # refused before any output
     rows = [bundled.summary(n) for n in bundled.names()]
     if not _quietly_print(json.dumps(rows, indent=2) if cfg.json else
                           listing(rows) if rows else "no bundled networks in this install"):
         return 0  # the reader went away (texnet models --json | head): done, like other tools
     if cfg.out:
-        page = gallery(Path(cfg.out), overwrite=cfg.overwrite, log=(lambda m: None) if cfg.json else print)
+        page = gallery(run, log=(lambda m: None) if cfg.json else print)
         if not cfg.json:
             print(f"wrote {page}")
     return 0
