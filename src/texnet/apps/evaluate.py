@@ -11,9 +11,11 @@ import torch
 from texnet.checkpoints import load
 from texnet.config import TrainConfig, device_option, max_pixels_option, seed_option, train_config_from_saved
 from texnet.extras.exemplars import training_exemplar
+from texnet.io import bundled
 from texnet.io.files import RunFolder
 from texnet.io.images import load_image, make_grid, parse_size, resolve_path, save_image
 from texnet.build import build_loss
+from texnet.paper.loss_network import LossNetwork
 from texnet.paper.diversity import LAYOUT_LAYERS
 from texnet.extras.metrics import FEATURE_DIVERSITY_LAYERS, diversity, layout_diversity, layout_nn, median_time, quality
 from texnet.extras.spectra import exemplar_stride_power_ratio, mean_ratio, measurable
@@ -48,11 +50,10 @@ def _train_config(g) -> TrainConfig:
     return train_config_from_saved(g.checkpoint.get("train_config"))
 
 
-def recorded_exemplar(g, recorded: str) -> str:
+def recorded_exemplar(g, recorded: str, optional: bool = False) -> Optional[str]:
     """The exemplar the checkpoint records, if it is here; for a bundled network (which records DATA/...), its
-    shipped thumbnail where the licence allows one, else a ConfigError that says which flag to pass."""
-    from texnet.io import bundled
-
+    shipped thumbnail where the licence allows one, else None when `optional` (its exemplar does not ship), else a
+    ConfigError that says which flag to pass."""
     flag = "--texture" if g.task == "texture" else "--style"
     if isinstance(recorded, str) and (recorded.startswith("sample:") or Path(recorded).is_file()):
         return recorded
@@ -61,47 +62,12 @@ def recorded_exemplar(g, recorded: str) -> str:
         thumb = bundled.exemplar_thumbnail(name)
         if thumb is not None:
             return str(thumb)
+        if optional:
+            return None
         ex = bundled.card(name)["exemplar"]
         raise ConfigError(f"{name}'s exemplar ({ex['title']}) does not ship with texnet ({ex['licence']}): pass "
                           f"{flag} FILE, an image to compare its outputs with")
     raise ConfigError(f"{recorded}: the exemplar this network was trained on is not here; pass {flag} FILE")
-
-
-def _unshipped(g, recorded) -> bool:
-    """A bundled network whose exemplar neither ships nor lies where its checkpoint says."""
-    try:
-        recorded_exemplar(g, recorded)
-        return False
-    except ConfigError:
-        return g.checkpoint.get("bundled_name") is not None
-
-
-def _without_exemplar(g, cfg, model, out, n, size, seed, device, overwrite) -> Dict[str, object]:
-    """What can be measured of a bundled texture network without its exemplar (which does not ship): the samples'
-    pixel / structure / feature diversity and speed, next to the numbers its card measured with the exemplar."""
-    from texnet.io import bundled
-    from texnet.paper.loss_network import LossNetwork
-
-    name = g.checkpoint["bundled_name"]
-    run = RunFolder(out, overwrite=overwrite) if out else None
-    net = LossNetwork(FEATURE_DIVERSITY_LAYERS, pooling=cfg.loss.pooling, weights=cfg.loss.vgg_weights,
-                      weights_format=cfg.loss.vgg_format).to(device)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.inference_mode():
-        size = size if size is not None else g.default_size()
-        samples = g(g.sample_noise(n, size, gen, device))
-        one = g.sample_noise(1, size, gen, device)
-        res: Dict[str, object] = {
-            "model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"), "exemplar": None,
-            "seed": seed, "diversity": diversity(samples, net), "seconds_per_sample": median_time(lambda: g(one), 5),
-            "card_quality": bundled.card(name).get("quality"),
-            "note": f"{name}'s exemplar does not ship with texnet ({bundled.card(name)['exemplar']['licence']}): "
-                    "texture loss, layout and checkerboard numbers need --texture FILE; card_quality holds the "
-                    "ones measured when it was built"}
-    if run is not None:
-        save_image(make_grid(list(samples[:8].cpu()), ncol=4), run.file("samples.png"))
-        run.write_json("results.json", res)
-    return res
 
 
 def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str] = None,
@@ -110,30 +76,44 @@ def evaluate_model(model, out=None, n: int = 16, size=None, style: Optional[str]
     """Metrics of a checkpoint; `style` overrides the exemplar it was trained on (default: the one recorded)."""
     g = load(model, device=device)
     cfg = _train_config(g)
-    if style is None and g.task == "texture" and _unshipped(g, cfg.exemplar):
-        return _without_exemplar(g, cfg, model, out, n, size, seed, device, overwrite)
-    cfg = dataclasses.replace(cfg, exemplar=style or recorded_exemplar(g, cfg.exemplar))
+    # a bundled texture network whose exemplar does not ship: measured on what needs none (diversity, speed)
+    source = style or recorded_exemplar(g, cfg.exemplar, optional=g.task == "texture")
+    cfg = dataclasses.replace(cfg, exemplar=source)
     if max_pixels is not None:
         cfg = dataclasses.replace(cfg, max_pixels=max_pixels)
-    resolve_path(cfg.exemplar)
+    if source is not None:
+        resolve_path(source)
     for c in content:
         resolve_path(c)
     run = RunFolder(out, overwrite=overwrite) if out else None
-    exemplar = training_exemplar(cfg)
     # Metrics are measured in fp32 whatever precision the model was trained with (fast paths are for training).
-    loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=g.task == "style",
-                      device=device, extra_layers=FEATURE_DIVERSITY_LAYERS + LAYOUT_LAYERS)
+    if source is None:
+        exemplar, loss = None, None
+        net = LossNetwork(FEATURE_DIVERSITY_LAYERS, pooling=cfg.loss.pooling, weights=cfg.loss.vgg_weights,
+                          weights_format=cfg.loss.vgg_format).to(device)
+    else:
+        exemplar = training_exemplar(cfg)
+        loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=g.task == "style",
+                          device=device, extra_layers=FEATURE_DIVERSITY_LAYERS + LAYOUT_LAYERS)
+        net = loss.net
     res: Dict[str, object] = {"model": str(model), "architecture": g.arch, "step": g.checkpoint.get("step"),
-                              "exemplar": cfg.exemplar, "seed": seed}
+                              "exemplar": source, "seed": seed}
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         if g.task == "texture":
             size = size if size is not None else g.default_size()
             z = g.sample_noise(n, size, gen, device)
             samples = g(z)
-            res["quality"] = quality(samples, loss)
-            res["diversity"] = diversity(samples, loss.net)
-            if min(exemplar.shape[-2:]) > max(samples.shape[-2:]):  # crops of the samples' size at different places
+            if loss is not None:
+                res["quality"] = quality(samples, loss)
+            res["diversity"] = diversity(samples, net)
+            if exemplar is None:
+                name = g.checkpoint["bundled_name"]
+                res["card_quality"] = bundled.card(name).get("quality")
+                res["note"] = (f"{name}'s exemplar does not ship with texnet "
+                               f"({bundled.card(name)['exemplar']['licence']}): texture loss, layout and checkerboard "
+                               "numbers need --texture FILE; card_quality holds the ones measured when it was built")
+            elif min(exemplar.shape[-2:]) > max(samples.shape[-2:]):  # crops of the samples' size at different places
                 # 1.0 = the samples' layouts differ as much as different parts of the exemplar (metrics.py)
                 res["diversity"]["layout"] = layout_diversity(samples, exemplar, loss.net, seed=seed)
                 # per sample: nearest-neighbour distance over that of as many crops (0 = every sample has a twin)
