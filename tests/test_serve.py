@@ -182,9 +182,10 @@ def test_large_stylizations_take_the_tiled_path(runs, monkeypatch):
 def test_results_too_large_for_a_tensor_go_through_a_unique_temp_png(runs, monkeypatch):
     import texnet.render.plan as plan
 
-    # the app's own test: a result over 1/12 of the budget is written by the pipeline to a temp PNG (at this
-    # size the pipeline itself, with its default budget, still renders it in one piece)
-    monkeypatch.setattr(plan, "env_budget", lambda: 100_000)
+    # the app's own test: a result the budget cannot hold as a tensor (plan.tensor_fits, the pipeline's rule, as
+    # the app reads it) is written by the pipeline to a temp PNG (at this size the pipeline itself, with its
+    # default budget, still renders it in one piece)
+    monkeypatch.setattr(plan, "tensor_fits", lambda h, w, max_memory=None: False)
     with TestClient(create_app(runs), base_url=BASE) as c:
         r = c.post("/api/stylize", data={"model": "starry_night", "sample": "sample:chelsea", "size": "160"},
                    headers=H)

@@ -230,7 +230,7 @@ def render_stylize(g, image, size=None, strength: float = 1.0, preserve_color: b
     from texnet.io.images import target_hw
     from texnet.render.inference import require_task
     from texnet.render.pipeline import stylize
-    from texnet.render.plan import default_max_memory, env_budget
+    from texnet.render.plan import tensor_fits
 
     require_task(g, "style", "model")
     h, w = target_hw(*image.shape[-2:], size)
@@ -240,7 +240,7 @@ def render_stylize(g, image, size=None, strength: float = 1.0, preserve_color: b
                 style_scale=style_scale, max_pixels=max_pixels)
     info: Dict[str, Any] = {}
     t0 = time.perf_counter()
-    if spool is not None and 12 * h * w > (env_budget() or default_max_memory()):  # tiled, and streamed
+    if spool is not None and not tensor_fits(h, w):  # tiled, and streamed (the pipeline's own rule)
         import tempfile
 
         spool.mkdir(parents=True, exist_ok=True)

@@ -22,10 +22,11 @@ from texnet.config.vocab import TILE_MODES
 from texnet.errors import ConfigError
 from texnet.extras.color import preserve_color as keep_colors
 from texnet.extras.styles import blend_output, check_strength, with_style_baked_in
-from texnet.io.bigimage import ImageSource, PngStreamWriter, image_hw, read_rgb_uint8, resize_uint8
+from texnet.io.bigimage import ImageSource, image_hw, read_rgb_uint8, resize_uint8
 from texnet.io.images import load_image, resize, save_image, target_hw
 from texnet.render.inference import InferenceModel, prepare_inference, sample_textures, stylize_image
-from texnet.render.plan import default_max_memory, env_budget, format_bytes
+from texnet.render.plan import format_bytes, memory_budget, tensor_fits
+from texnet.render.sinks import _ArraySink, _FinishingSink, _PngSink
 from texnet.render.tiling import tiled_sample, tiled_stylize
 
 Finish = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -57,12 +58,6 @@ def network_hw(h: int, w: int, style_scale: float):
 def scaled_input(x: torch.Tensor, style_scale: float) -> torch.Tensor:
     """The copy a network sees for --style-scale S."""
     return resize(x, network_hw(*x.shape[-2:], style_scale)) if style_scale != 1.0 else x
-
-
-def _budget(max_memory) -> int:
-    from texnet.config.vocab import parse_bytes
-
-    return parse_bytes(max_memory) if max_memory is not None else (env_budget() or default_max_memory())
 
 
 def _held(h: int, w: int, style_scale: float) -> int:
@@ -137,21 +132,22 @@ def stylize(g, image, *, size=None, seed: Optional[int] = 0, style=None, strengt
         h, w = target_hw(*image_hw(image, max_pixels), size)
         nh, nw = network_hw(h, w, style_scale)
         plan: dict = {}
+        limit = memory_budget(max_memory)
         # planning reads sizes only: a stand-in source of the network's input size; tiles run a multi-style
         # network with its style baked in, so that is what is planned
         planned = with_style_baked_in(source, style) if source.styles > 1 else source
         tiled_stylize(planned, ImageSource.planned(nh, nw), tile=tile,
-                      max_memory=max(1, _budget(max_memory) - _held(h, w, style_scale)), seed=seed or 0,
+                      max_memory=max(1, limit - _held(h, w, style_scale)), seed=seed or 0,
                       precision=precision, mode=mode, info=plan, dry_run=True,
                       out=(Path(out) if out is not None else None), check_out=False)
         # the plain path also holds float copies at the output size (the photo, the resized result, colour
         # and strength temporaries): counted, so a plain run stays inside the budget too
         buffers = 12 * h * w * (1 + (style_scale != 1.0) + 3 * bool(preserve_color) + (strength != 1.0))
-        large = asked or plan["mode"] != "single" or plan["estimate"] + buffers > _budget(max_memory)
+        large = asked or plan["mode"] != "single" or plan["estimate"] + buffers > limit
         info.update(size=[h, w], network_size=[nh, nw], path="tiled" if large else "single", plan=plan)
-        if large and out is None and 12 * h * w > _budget(max_memory):
+        if large and out is None and not tensor_fits(h, w, max_memory):
             raise ConfigError(f"a {w}x{h} result held as a tensor needs {format_bytes(12 * h * w)}, more than the "
-                              f"budget {format_bytes(_budget(max_memory))}; pass out='result.png' to stream it")
+                              f"budget {format_bytes(limit)}; pass out='result.png' to stream it")
     if dry_run:
         return info
     if not large:
@@ -179,7 +175,7 @@ def _tiled(g, image, size, seed, style, strength, strength_mode, preserve_color,
         return result if out is not None else _tensor(result)
     nh, nw = network_hw(h, w, style_scale)
     small = resize_uint8(photo, nh, nw)
-    y = tiled_stylize(g, small, max_memory=max(1, _budget(max_memory) - _held(h, w, style_scale)), **kw)
+    y = tiled_stylize(g, small, max_memory=max(1, memory_budget(max_memory) - _held(h, w, style_scale)), **kw)
     del small
     y = resize_uint8(y, h, w)  # a new, writable array: the finish goes in place
     return _write(y, photo, finish, out)
@@ -190,24 +186,23 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 
 def _write(y: np.ndarray, photo: np.ndarray, finish: Optional[Finish], out, band: int = 256):
-    """The finished result, band by band, into `out` (a streamed PNG, or any format whole) or a tensor."""
+    """The resized result `y`, band by band through the tiles' own sinks (the per-pixel finish, then a streamed
+    PNG, or `y` itself filled in place), into `out` (any other format saved whole) or a tensor."""
     h, w = y.shape[:2]
+    to_png = out is not None and Path(out).suffix.lower() == ".png"
+    sink = _PngSink(out, w, h) if to_png else _ArraySink(h, w, into=y)
     if finish is not None:
-        for r in range(0, h, band):
-            done = finish(_tensor(y[r:r + band]), _tensor(photo[r:r + band]))[0]
-            y[r:r + band] = done.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-    if out is None:
-        return _tensor(y)
-    if Path(out).suffix.lower() != ".png":
-        return save_image(Image.fromarray(y, "RGB"), out)
-    writer = PngStreamWriter(out, w, h)
+        sink = _FinishingSink(sink, ImageSource(photo, None), finish)
     try:
         for r in range(0, h, band):
-            writer.write_rows(y[r:r + band])
-        return writer.close()
+            sink.write_rows(y[r:r + band])
+        result = sink.finish()
     except BaseException:
-        writer.abort()
+        sink.abort()
         raise
+    if to_png:
+        return result
+    return save_image(Image.fromarray(result, "RGB"), out) if out is not None else _tensor(result)
 
 
 def sample(g, n: int = 1, size=None, seed: int = 0, *, batch_size: int = 8, precision: str = "fp32",

@@ -238,6 +238,18 @@ def bytes_per_pixel(run_window: Callable[[int], Tuple[nn.Module, Sequence]], siz
     return max(1.0, (pb - pa) / float(b * b - a * a))
 
 
+def memory_budget(max_memory=None) -> int:
+    """The memory budget in bytes: `max_memory` (bytes or text like 3G), else TEXNET_MAX_MEMORY, else the default."""
+    if max_memory is not None:
+        return parse_bytes(max_memory)
+    return env_budget() or default_max_memory()
+
+
+def tensor_fits(h: int, w: int, max_memory=None) -> bool:
+    """Whether an (h, w) result fits the budget as a float32 tensor (12 bytes a pixel), not only streamed."""
+    return 12 * h * w <= memory_budget(max_memory)
+
+
 def env_budget() -> Optional[int]:
     """TEXNET_MAX_MEMORY (bytes, or with a K/M/G suffix) if set."""
     text = os.environ.get("TEXNET_MAX_MEMORY")

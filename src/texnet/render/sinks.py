@@ -2,7 +2,7 @@
 finish (strength, colour) applied to each band."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -16,10 +16,10 @@ def _to_uint8(y: torch.Tensor) -> np.ndarray:
 
 
 class _ArraySink:
-    """Collects uint8 row bands into the (H, W, 3) array that is returned."""
+    """Collects uint8 row bands into the (H, W, 3) array that is returned (`into`: an existing one, in place)."""
 
-    def __init__(self, h: int, w: int):
-        self.array = np.empty((h, w, 3), dtype=np.uint8)
+    def __init__(self, h: int, w: int, into: Optional[np.ndarray] = None):
+        self.array = np.empty((h, w, 3), dtype=np.uint8) if into is None else into
         self.top = 0
 
     def write_rows(self, band: np.ndarray) -> None:

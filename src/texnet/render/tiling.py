@@ -39,7 +39,7 @@ from PIL import Image
 
 from texnet.render.banded import Stored, banded_plan, peak_elements, run_body, stream_last
 from texnet.io.bigimage import ImageSource
-from texnet.config.vocab import TILE_MODES, parse_bytes
+from texnet.config.vocab import TILE_MODES
 from texnet.errors import ConfigError
 from texnet.paper.generators import Generator, StyleNet, TextureNetV1
 from texnet.paper.generators.base import hw
@@ -50,7 +50,7 @@ from texnet.runtime import progress
 from texnet.render.sinks import _ArraySink, _FinishingSink, _PngSink, _to_uint8
 from texnet.render.tile_noise import noise_planes, v1_noise
 from texnet.render.tile_norm import set_mode, swap_in_stats_norms, unsupported_norms
-from texnet.render.plan import (MEMORY_SAFETY, TilePlan, format_bytes, bytes_per_pixel, default_max_memory, env_budget,
+from texnet.render.plan import (MEMORY_SAFETY, TilePlan, format_bytes, memory_budget, bytes_per_pixel,
                         plan_tiles)
 
 PathLike = Union[str, os.PathLike]
@@ -166,13 +166,6 @@ def _check_out(out: Optional[PathLike]) -> None:
     """Refuse an output path whose folder is missing before any work."""
     if out is not None and not Path(out).parent.is_dir():
         raise ConfigError(f"{out}: the folder {Path(out).parent} does not exist")
-
-
-def _budget(max_memory) -> int:
-    """The memory budget in bytes: the argument, else TEXNET_MAX_MEMORY, else the default."""
-    if max_memory is not None:
-        return parse_bytes(max_memory)
-    return env_budget() or default_max_memory()
 
 
 def _prepare(g: Generator, precision: str) -> Tuple[InferenceModel, list]:
@@ -329,7 +322,7 @@ def tiled_stylize(g: Generator, image, tile=None, max_memory=None, seed: int = 0
     src = g.source if isinstance(g, InferenceModel) else g
     if not isinstance(src, StyleNet):
         raise ConfigError(f"tiled_stylize needs a StyleNet, got {type(src).__name__}")
-    budget = _budget(max_memory)
+    budget = memory_budget(max_memory)
     source = image if isinstance(image, ImageSource) else ImageSource(image, max_pixels)
     model, norms = _prepare(g, precision)
     return _run(_StyleTask(model.source, source, seed), model, norms, tile, budget, out, show_progress,
@@ -350,7 +343,7 @@ def tiled_sample(g: Generator, size, seed: int = 0, tile=None, max_memory=None, 
     if not isinstance(src, TextureNetV1):
         raise ConfigError(f"tiled_sample needs a TextureNetV1 (fully convolutional), got {type(src).__name__}")
     hw(size)
-    budget = _budget(max_memory)
+    budget = memory_budget(max_memory)
     model, norms = _prepare(g, precision)
     return _run(_TextureTask(src, size, seed), model, norms, tile, budget, out, show_progress, stats_pixels,
                 mode, info, dry_run, check_out=check_out)
