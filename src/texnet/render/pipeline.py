@@ -26,7 +26,7 @@ from texnet.io.bigimage import ImageSource, image_hw, read_rgb_uint8, resize_uin
 from texnet.io.images import load_image, resize, save_image, target_hw
 from texnet.render.inference import InferenceModel, prepare_inference, sample_textures, stylize_image
 from texnet.render.plan import format_bytes, memory_budget, tensor_fits
-from texnet.render.sinks import _ArraySink, _FinishingSink, _PngSink
+from texnet.render.sinks import _ArraySink, _FinishingSink, _PngSink, _to_float, _to_uint8
 from texnet.render.tiling import tiled_sample, tiled_stylize
 
 Finish = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -78,8 +78,7 @@ def _source_array(image, size, max_pixels) -> np.ndarray:
         a = read_rgb_uint8(image, max_pixels, size=size)
     else:
         src = ImageSource(image, max_pixels)
-        a = src.array if src.array is not None else \
-            (src.tensor.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy())
+        a = src.array if src.array is not None else _to_uint8(src.tensor)
     h, w = target_hw(a.shape[0], a.shape[1], size)
     return resize_uint8(a, h, w) if (h, w) != a.shape[:2] else a
 
@@ -172,17 +171,13 @@ def _tiled(g, image, size, seed, style, strength, strength_mode, preserve_color,
               info=info.setdefault("plan", {}))
     if style_scale == 1.0:
         result = tiled_stylize(g, photo, max_memory=max_memory, out=out, finish=finish, **kw)
-        return result if out is not None else _tensor(result)
+        return result if out is not None else _to_float(result)
     nh, nw = network_hw(h, w, style_scale)
     small = resize_uint8(photo, nh, nw)
     y = tiled_stylize(g, small, max_memory=max(1, memory_budget(max_memory) - _held(h, w, style_scale)), **kw)
     del small
     y = resize_uint8(y, h, w)  # a new, writable array: the finish goes in place
     return _write(y, photo, finish, out)
-
-
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float().div_(255.0).unsqueeze(0)
 
 
 def _write(y: np.ndarray, photo: np.ndarray, finish: Optional[Finish], out, band: int = 256):
@@ -202,7 +197,7 @@ def _write(y: np.ndarray, photo: np.ndarray, finish: Optional[Finish], out, band
         raise
     if to_png:
         return result
-    return save_image(Image.fromarray(result, "RGB"), out) if out is not None else _tensor(result)
+    return save_image(Image.fromarray(result, "RGB"), out) if out is not None else _to_float(result)
 
 
 def sample(g, n: int = 1, size=None, seed: int = 0, *, batch_size: int = 8, precision: str = "fp32",
@@ -246,7 +241,7 @@ def sample(g, n: int = 1, size=None, seed: int = 0, *, batch_size: int = 8, prec
         for i, path in enumerate(paths):
             y = tiled_sample(source, size, seed=seed + i, tile=tile, max_memory=max_memory, precision=precision,
                              mode=mode, out=path, show_progress=show_progress)
-            done.append(y if path is not None else _tensor(y))
+            done.append(y if path is not None else _to_float(y))
         return done if out is not None else torch.cat(done)
     if onnx:
         images = torch.cat([g.generate(1, size, seed=seed + i) for i in range(n)])

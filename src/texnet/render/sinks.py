@@ -15,6 +15,11 @@ def _to_uint8(y: torch.Tensor) -> np.ndarray:
     return (y.clamp(0, 1) * 255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
+def _to_float(band: np.ndarray) -> torch.Tensor:
+    """(h, w, 3) uint8 -> (1, 3, h, w) float in [0, 1]: the inverse of _to_uint8."""
+    return torch.from_numpy(np.ascontiguousarray(band.transpose(2, 0, 1))).float().div_(255.0).unsqueeze(0)
+
+
 class _ArraySink:
     """Collects uint8 row bands into the (H, W, 3) array that is returned (`into`: an existing one, in place)."""
 
@@ -41,7 +46,7 @@ class _FinishingSink:
 
     def write_rows(self, band: np.ndarray) -> None:
         n = band.shape[0]
-        y = torch.from_numpy(np.ascontiguousarray(band.transpose(2, 0, 1))).float().div_(255.0).unsqueeze(0)
+        y = _to_float(band)
         x = self.source.window(torch.arange(self.top, self.top + n), torch.arange(self.source.w))
         self.sink.write_rows(_to_uint8(self.finish_fn(y, x)[0]))
         self.top += n
