@@ -123,7 +123,7 @@ def run_stylize(model, images: Sequence[str], out, size=None, seed: int = 0, dev
         notes += stroke_note(g, plan.get("size"), style_scale)
         t0 = time.perf_counter()
         stylize(g, src, out=run.file(name), fast=fast if onnx is None else None, show_progress=show_progress,
-                **opts)
+                planned=plan, **opts)
         times.append(time.perf_counter() - t0)
     info = {"command": "stylize", "model": str(model), "inputs": list(map(str, images)), "size": size, "seed": seed,
             "device": str(device), "precision": getattr(fast, "precision", "fp32 (onnxruntime)"), "style": style,

@@ -101,7 +101,8 @@ def stylize(g, image, *, size=None, seed: Optional[int] = 0, style=None, strengt
             precision: str = "fp32", channels_last: Optional[bool] = None, compile: bool = False,
             max_memory=None, tile=None, mode: str = "auto", max_pixels: Optional[int] = None,
             out: Optional[Union[str, os.PathLike]] = None, show_progress: bool = False,
-            info: Optional[dict] = None, dry_run: bool = False, fast: Optional[InferenceModel] = None):
+            info: Optional[dict] = None, dry_run: bool = False, fast: Optional[InferenceModel] = None,
+            planned: Optional[dict] = None):
     """Stylize one photo (path, 'sample:NAME', array, PIL image or (1, 3, H, W) tensor; a batch tensor for the
     plain path) with a StyleNet (or an onnxruntime export); returns (N, 3, H, W) float in [0, 1], or the path of
     `out` when given (a .png is streamed band by band).
@@ -109,7 +110,8 @@ def stylize(g, image, *, size=None, seed: Optional[int] = 0, style=None, strengt
     `size`: the output's long side (or (h, w)); `style_scale` S: strokes S times larger (the network sees a copy
     1/S the size); `max_memory` / `tile` / `mode`: the budget and how large outputs are cut
     (texnet.render.tiling); with none of them, an output that fits the default budget takes one forward.
-    `info` is filled with what was chosen; `dry_run` returns it after every check, before any work.
+    `info` is filled with what was chosen; `dry_run` returns it after every check, before any work, and
+    `planned` takes such a dry run's info for these same arguments instead of planning again.
     """
     onnx = not isinstance(g, (torch.nn.Module, InferenceModel))
     source = g.source if isinstance(g, InferenceModel) else g
@@ -127,6 +129,9 @@ def stylize(g, image, *, size=None, seed: Optional[int] = 0, style=None, strengt
             raise ConfigError("tiles and memory budgets take one image through a PyTorch network; "
                               f"{'a batch' if batch else 'an ONNX file'} runs in one piece")
         large = False
+    elif planned is not None:  # decided by a dry run of this very call (texnet stylize checks every input first)
+        large = planned["path"] == "tiled"
+        info.update(planned)
     else:
         h, w = target_hw(*image_hw(image, max_pixels), size)
         nh, nw = network_hw(h, w, style_scale)
@@ -134,8 +139,8 @@ def stylize(g, image, *, size=None, seed: Optional[int] = 0, style=None, strengt
         limit = memory_budget(max_memory)
         # planning reads sizes only: a stand-in source of the network's input size; tiles run a multi-style
         # network with its style baked in, so that is what is planned
-        planned = with_style_baked_in(source, style) if source.styles > 1 else source
-        tiled_stylize(planned, ImageSource.planned(nh, nw), tile=tile,
+        net = with_style_baked_in(source, style) if source.styles > 1 else source
+        tiled_stylize(net, ImageSource.planned(nh, nw), tile=tile,
                       max_memory=max(1, limit - _held(h, w, style_scale)), seed=seed or 0,
                       precision=precision, mode=mode, info=plan, dry_run=True,
                       out=(Path(out) if out is not None else None), check_out=False)
