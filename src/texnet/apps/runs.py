@@ -47,7 +47,7 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
     written = []
     if plan.get("path") == "tiled":
         written = [p.name for p in sample(g, n, size, seed, out=[run.file(m) for m in names],
-                                          show_progress=show_progress, **opts)]
+                                          show_progress=show_progress, planned=plan, **opts)]
         info = {"command": "sample", "model": str(model), "architecture": g.arch, "n": n,
                 "size": plan["plan"]["size"], "seed": seed, "device": str(device), "precision": precision,
                 "tiling": plan["plan"], "seconds": time.perf_counter() - t0, "outputs": written}
@@ -58,7 +58,7 @@ def run_sample(model, out, n: int = 8, size=None, seed: int = 0, device="cpu", o
         fast_precision = "fp32 (onnxruntime)"
     else:
         fast = prepare_inference(g, precision, channels_last, compile)
-        imgs = sample(fast, n, size, seed, batch_size=batch_size)
+        imgs = sample(fast, n, size, seed, batch_size=batch_size, planned=plan)
         fast_precision = fast.precision
     seconds = time.perf_counter() - t0
     if files:

@@ -208,12 +208,13 @@ def _write(y: np.ndarray, photo: np.ndarray, finish: Optional[Finish], out, band
 def sample(g, n: int = 1, size=None, seed: int = 0, *, batch_size: int = 8, precision: str = "fp32",
            channels_last: Optional[bool] = None, compile: bool = False, max_memory=None, tile=None,
            mode: str = "auto", out=None, show_progress: bool = False, info: Optional[dict] = None,
-           dry_run: bool = False):
+           dry_run: bool = False, planned: Optional[dict] = None):
     """n texture samples: an (n, 3, H, W) float tensor, or with `out` (one path, or one per sample) the paths
     written. One forward draws all n from the noise stream of `seed`; tiles draw sample i from seed + i. A TextureNetV1 output larger than the memory budget — or any with
     `max_memory` / `tile` / `mode` — is made by tiles (texnet.render.tiling), one sample at a time, each
     streamed into its PNG; other generators have a fixed size and always run whole.
-    `info` is filled with what was chosen; `dry_run` returns it after every check, before any work."""
+    `info` is filled with what was chosen; `dry_run` returns it after every check, before any work; `planned`
+    takes such a dry run's info for these same arguments instead of planning again."""
     onnx = not isinstance(g, (torch.nn.Module, InferenceModel))
     source = g.source if isinstance(g, InferenceModel) else g
     shell = g.shell if onnx else source
@@ -230,7 +231,10 @@ def sample(g, n: int = 1, size=None, seed: int = 0, *, batch_size: int = 8, prec
     asked = tile is not None or max_memory is not None or mode != "auto"
     info = {} if info is None else info
     large = False
-    if not onnx and source.arch == "TextureNetV1":
+    if planned is not None:  # decided by a dry run of this very call (texnet sample plans before its folder)
+        large = planned.get("path") == "tiled"
+        info.update(planned)
+    elif not onnx and source.arch == "TextureNetV1":
         plan: dict = {}
         tiled_sample(source, size, seed=seed, tile=tile, max_memory=max_memory, precision=precision, mode=mode,
                      info=plan, dry_run=True, out=paths[0], check_out=False)
