@@ -83,7 +83,8 @@ class Trainer:
         if self.cfg.task == "texture":
             generator.check_size(self.cfg.size)
         resume_data = self.dist.from_main(lambda: self._read_checkpoint(out)) if resume else None
-        self.run_dir = RunFolder(out, overwrite=overwrite, resume=resume, claim=self.dist.is_main)
+        # rank 0 alone judges and claims the folder, every rank takes its verdict (their own look raced its claim)
+        self.run_dir = self.dist.from_main(lambda: RunFolder(out, overwrite=overwrite, resume=resume))
         self.exemplar = training_exemplar(self.cfg, self.log)
         digests = [file_digest(resolve_path(e)) for e in self.cfg.exemplars]
         self.digest = digests if isinstance(self.cfg.exemplar, list) else digests[0]
@@ -180,9 +181,8 @@ class Trainer:
             if "rng" in data:
                 torch.set_rng_state(data["rng"])
         except (KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-            detail = clip(str(exc), 120)
             raise CheckpointError(f"{path}: training state is damaged and cannot be resumed "
-                                  f"({type(exc).__name__}: {detail})") from exc
+                                  f"({type(exc).__name__}: {clip(str(exc), 120)})") from exc
         self.saved_step = self.step
         if self.dist.is_main:
             remove_temp_files(self.run_dir.path)  # of atomic writes a crash or kill -9 cut short

@@ -156,6 +156,13 @@ class RunFolder:
         claims.note_file(p)
         return p
 
+    def __getstate__(self):
+        """Sent to another process (torchrun's other ranks), a RunFolder names the folder; the claim stays here."""
+        return {"path": self.path, "overwrite": self.overwrite}
+
+    def __setstate__(self, state) -> None:
+        self.path, self.overwrite = state["path"], state["overwrite"]
+
     def release(self, failed: bool = False) -> None:
         """Unlock the folder (the CLI does this as a command ends; `with RunFolder(...)` does it too)."""
         claims.release(self.path, failed=failed)
