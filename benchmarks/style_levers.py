@@ -4,7 +4,7 @@
     python benchmarks/style_levers.py measure [LEVER ...]     # every snapshot -> study-runs/levers/levers.json
     python benchmarks/style_levers.py plot                    # docs/images/style_levers.png
 
-Every lever is the zoo recipe (zoo.STYLE_ARGS) plus its flags, trained with `texnet train-style` on
+Every lever is the zoo recipe (zoo.STYLE_STAGE1) plus its flags, trained with `texnet train-style` on
 content-train minus the benchmark's held-out photo, one thread, nice'd; the run folder is study-runs/levers/LEVER
 (`--resume`-able: a later `train LEVER` continues it). The training is stopped with SIGTERM (texnet checkpoints
 and exits) once its clock passes --minutes: the training process's own CPU seconds (/proc), so a busy machine
@@ -49,10 +49,10 @@ LEVERS = {
 
 
 def recipe(painting: str):
-    from texnet.apps.zoo import STYLE_ARGS, STYLES
+    from texnet.apps.zoo import STYLE_STAGE1, STYLES
 
     ex = next(e for n, _t, e, *_ in STYLES if n == painting)
-    return ["--style", str(C.DATA / ex), *STYLE_ARGS]
+    return ["--style", str(C.DATA / ex), *STYLE_STAGE1]
 
 
 def warm_start(run: Path, painting: str) -> None:

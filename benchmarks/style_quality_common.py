@@ -1,8 +1,8 @@
 """Pieces of bench_style_quality.py: held-out photos, paintings, cached Gatys references, the second judge.
 
 Held-out photos: scikit-image's five colour photos (no texnet network trains on them: the zoo recipes use
-content-train) and a slice of content-train (HELD_OUT_TRAIN) that runs made by this benchmark's study exclude
-(`held_out_content_dir`). The bundled StyleNets were trained on all of content-train, so for them that slice is
+content-train) and a slice of content-train (zoo.HELD_OUT_PHOTOS) that the zoo recipes and this study's runs
+exclude (`held_out_content_dir`). The bundled StyleNets were trained on all of content-train, so for them that slice is
 *not* held out: tables mark it, and report medians over the skimage photos too.
 
 The Gatys references are texnet.apps.zoo_quality.gatys_reference (L-BFGS from the photo, cached as PNG keyed by
@@ -21,24 +21,23 @@ DATA = Path(os.environ.get("TEXNET_DATA", ROOT.parent / "shared" / "data"))
 CACHE = Path(os.environ.get("TEXNET_STUDY_CACHE", ROOT / "study-runs" / "gatys"))
 
 SKIMAGE_PHOTOS = ("sample:astronaut", "sample:chelsea", "sample:coffee", "sample:rocket", "sample:motorcycle")
-#: content-train photos held out of the study's trainings (thin structure against sky).
-HELD_OUT_TRAIN = ("monuments_eiffelTower.jpg",)
+def held_out_names() -> Tuple[str, ...]:
+    """content-train photos no zoo recipe (and none of this study's runs) trains on."""
+    from texnet.apps.zoo import HELD_OUT_PHOTOS
+
+    return HELD_OUT_PHOTOS
 
 
 def held_out_photos(data: Path = DATA) -> List[str]:
-    extra = [str(data / "content-train" / f) for f in HELD_OUT_TRAIN if (data / "content-train" / f).is_file()]
+    extra = [str(data / "content-train" / f) for f in held_out_names() if (data / "content-train" / f).is_file()]
     return list(SKIMAGE_PHOTOS) + extra
 
 
 def held_out_content_dir(dest: Path, data: Path = DATA) -> Path:
-    """A folder of symlinks to content-train minus HELD_OUT_TRAIN (what the study's trainings use)."""
-    from texnet.io.data import find_images
+    """A folder of symlinks to content-train minus the held-out photos (what the recipes train on)."""
+    from texnet.apps.zoo import training_photos
 
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in find_images(data / "content-train"):
-        if f.name not in HELD_OUT_TRAIN and not (dest / f.name).exists():
-            (dest / f.name).symlink_to(f.resolve())
-    return dest
+    return training_photos(data / "content-train", dest)
 
 
 def photo_name(source: str) -> str:

@@ -155,8 +155,8 @@ def test_style_quality_summaries_table_sheet_and_held_out_folder(bench_path, tmp
     content.mkdir(parents=True)
     from PIL import Image
 
-    for name in ("a.jpg", common.HELD_OUT_TRAIN[0]):
+    for name in ("a.jpg", common.held_out_names()[0]):
         Image.new("RGB", (8, 8)).save(content / name)
     folder = common.held_out_content_dir(tmp_path / "heldout", data=tmp_path / "data")
     assert sorted(p.name for p in folder.iterdir()) == ["a.jpg"]
-    assert common.held_out_photos(tmp_path / "data")[-1].endswith(common.HELD_OUT_TRAIN[0])
+    assert common.held_out_photos(tmp_path / "data")[-1].endswith(common.held_out_names()[0])

@@ -20,6 +20,13 @@ def test_every_recipe_is_a_valid_training_command(name, tmp_path):
     if r["kind"] == "style":
         assert cfg.content_dir == str(tmp_path / "photos")
         assert cfg.exemplar_size == r["declared"]["style_size"] and cfg.stylenet_channels == 16
+        # two stages: 128-px crops, then 256-px crops (batch 1) continuing them through --init
+        stage1 = zoo._config_of(zoo._argv(r, tmp_path / "data", tmp_path / "photos", tmp_path / "s1", stage1=True))
+        init = tmp_path / "s1" / "model.pt"
+        stage2 = zoo._config_of(zoo._argv(r, tmp_path / "data", tmp_path / "photos", tmp_path / "s2", init=init))
+        assert (stage1.size, stage1.batch_size, stage1.init) == (128, 4, None)
+        assert (stage2.size, stage2.batch_size, stage2.init) == (256, 1, str(init))
+        assert stage2.stylenet_channels == stage1.stylenet_channels and stage2.exemplar == stage1.exemplar
     else:
         assert (cfg.diversity == "auto") == bool(r.get("companion"))
         if r.get("companion"):
@@ -60,3 +67,13 @@ def test_a_tiny_recipe_trains_is_reused_measured_bundled_and_loads_by_name(tmp_p
     g = load("tiny")
     assert g.arch == "TextureNetV1" and path.stat().st_size < (run / "model.pt").stat().st_size
     assert g.generate(1, size=40, seed=0).shape == (1, 3, 40, 40)
+
+
+def test_the_recipes_train_without_the_held_out_photos(tmp_path):
+    content = tmp_path / "content-train"
+    (content / "sub").mkdir(parents=True)
+    for name in ("a.jpg", "sub/b.png", zoo.HELD_OUT_PHOTOS[0]):
+        Image.new("RGB", (8, 8)).save(content / name)
+    folder = zoo.training_photos(content, tmp_path / "photos")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.jpg", "b.png"]
+    assert zoo.training_photos(content, tmp_path / "photos") == folder  # again: nothing to add, no error

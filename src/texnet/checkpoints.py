@@ -157,3 +157,22 @@ def extend_trained_stylenet(path, new_style: str):
     names = list(known)[: base.styles - 1]
     names += [f"style{k}" for k in range(len(names), base.styles - 1)] + [style_name(new_style)]
     return base, params, names
+
+
+def init_weights(generator: Generator, source) -> Dict[str, Any]:
+    """--init: copy a trained network's weights into a freshly built `generator` of the same architecture.
+
+    Returns the source's metadata (its step and training config) for the log; a different architecture or
+    width is one clear line, before any run folder is written.
+    """
+    data = load_checkpoint(source)
+    arch, config = data["architecture"], dict(generator.config)
+    if arch != generator.arch or data["arch_config"] != config:
+        theirs = data["arch_config"] if arch == generator.arch else {"architecture": arch}
+        ours = config if arch == generator.arch else {"architecture": generator.arch}
+        differs = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise CheckpointError(f"--init {source}: its network has {', '.join(f'{k} {theirs.get(k)}' for k in differs)}, "
+                              f"this run's {', '.join(str(ours.get(k)) for k in differs)}; "
+                              "give the same settings or drop --init")
+    generator.load_state_dict({k: v.float() for k, v in data["state_dict"].items()})
+    return {"step": data.get("step"), "train_config": data.get("train_config")}

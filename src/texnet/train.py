@@ -22,7 +22,8 @@ import torch
 
 from texnet import distributed
 from texnet.extras.auto_lambda import kappa_at, layout_target
-from texnet.checkpoints import extend_trained_stylenet, file_digest, generator_from_checkpoint, load_checkpoint, save_checkpoint
+from texnet.checkpoints import (extend_trained_stylenet, file_digest, generator_from_checkpoint, init_weights,
+                                load_checkpoint, save_checkpoint)
 from texnet.config import TrainConfig, to_dict, train_config_from_saved
 from texnet.io.data import SAMPLE_PHOTOS, ContentFolder
 from texnet.errors import CheckpointError, TexnetError, TrainingDiverged, TrainingInterrupted, clip  # noqa: F401
@@ -80,6 +81,8 @@ class Trainer:
         else:
             arch, options = self.cfg.generator_spec()
             generator = build_generator(arch, options)
+            if self.cfg.init and not resume:  # a resumed run's checkpoint holds its weights
+                self.log(f"starting from {self.cfg.init} (step {init_weights(generator, self.cfg.init)['step']})")
         if self.cfg.task == "texture":
             generator.check_size(self.cfg.size)
         resume_data = self.dist.from_main(lambda: self._read_checkpoint(out)) if resume else None
@@ -165,10 +168,8 @@ class Trainer:
         path = data.get("path", CHECKPOINT)
         missing = [k for k in ("optimizer", "scheduler", "step") if k not in data]
         if missing:
-            raise CheckpointError(
-                f"{path}: holds no training state to resume from (no {', '.join(missing)}; "
-                "a model.pt copied over checkpoint.pt?)"
-            )
+            raise CheckpointError(f"{path}: holds no training state to resume from (no {', '.join(missing)}; "
+                                  "a model.pt copied over checkpoint.pt?)")
         try:
             self.generator.load_state_dict(g.state_dict())
             self.optimizer.load_state_dict(data["optimizer"])
@@ -199,9 +200,8 @@ class Trainer:
                            f"{self._last_saved_text()}; continue with the same command plus --resume")
 
     def _last_saved_text(self) -> str:
-        if self.saved_step is None:
-            return "no checkpoint was written yet"
-        return f"last good checkpoint: step {self.saved_step}, in {self.run_dir.path / CHECKPOINT}"
+        return ("no checkpoint was written yet" if self.saved_step is None
+                else f"last good checkpoint: step {self.saved_step}, in {self.run_dir.path / CHECKPOINT}")
 
     def save(self, name: str = CHECKPOINT, full: bool = True) -> Path:
         """Atomic checkpoint (with optimizer/scheduler/RNG/history) or slim model file (rank 0 alone)."""

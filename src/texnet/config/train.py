@@ -41,6 +41,11 @@ class TrainConfig:
     #: add-style: the trained StyleNet a style is added to (only the new style's norm scale/bias train).
     base_model: Optional[str] = option(None, "the trained StyleNet to add a style to (model.pt or its run folder)",
                                        flag="--model", commands=ADD_STYLE, required=True)
+    #: Warm start (issue 33): the weights of a trained network of the same architecture; Adam and the lr
+    #: schedule start anew. The zoo's StyleNets continue their 128-px stage at 256-px crops this way.
+    init: Optional[str] = option(None, "start from the weights of a trained network of the same architecture "
+                                 "(model.pt, its run folder or a bundled name); the optimizer starts anew",
+                                 commands=("train-texture", "train-style"), metavar="MODEL")
     #: Gatys et al. 2016: a luminance-only style; the network keeps the photo's colours at inference.
     luminance_only: bool = option(False, "train on the style's luminance: the network restyles brightness and "
                                   "keeps the photo's colours", commands=STYLE)
