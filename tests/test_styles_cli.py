@@ -76,7 +76,11 @@ def test_add_style_keeps_the_existing_styles_bit_identical(three, content, tmp_p
     for k in range(3):
         before = _stylize(capsys, three, tmp_path / f"b{k}", "--style-index", str(k))
         assert np.array_equal(before, _stylize(capsys, out, tmp_path / f"a{k}", "--style-index", str(k)))
-    assert not np.array_equal(_stylize(capsys, out, tmp_path / "new", "--style-index", "3"), before)
+    new = _stylize(capsys, out, tmp_path / "new", "--style-index", "3")
+    assert not np.array_equal(new, before)
+    # naming no style gives the added one (the painting the user brought), in the CLI and the API
+    assert np.array_equal(_stylize(capsys, out, tmp_path / "default"), new)
+    assert g.checkpoint["default_style"] == 3 and texnet.load(three).style_mix is None
 
 
 def test_strength_zero_gives_back_the_photo(three, tmp_path, capsys):

@@ -139,6 +139,8 @@ def load(path: os.PathLike | str, device: Any = "cpu") -> Generator:
     """
     data = load_checkpoint(path)
     g = generator_from_checkpoint(data).float().to(device).eval()
+    if data.get("default_style") is not None:  # add-style's network: its new style unless a call names another
+        g.set_style_mix(int(data["default_style"]))
     g.checkpoint = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
     return g
 

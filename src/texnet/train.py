@@ -210,8 +210,8 @@ class Trainer:
             return self.run_dir.path / name
         fields = dict(train_config=to_dict(self.cfg), step=self.step, exemplar_digest=self.digest,
                       exemplar_path=self.cfg.exemplar, task=self.cfg.task, world_size=self.dist.world_size)
-        if self.cfg.task == "style":
-            fields["style_names"] = self.style_names
+        if self.cfg.task == "style":  # add-style: calls that name no style get the one it added
+            fields.update(style_names=self.style_names, **({"default_style": self.new_style} if self.cfg.base_model else {}))
         if full:
             fields.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                           rng=torch.get_rng_state(), history=self.history, elapsed=self.elapsed)
