@@ -39,7 +39,8 @@ class InferenceConfig:
                             "measured on the bundled StyleNets: mean < 1/255, single pixels up to 19/255 at 512 px "
                             "and 33/255 at 1024 px), auto (bf16 where native)", choices=PRECISIONS, group="speed")
     #: Multi-style networks (conditional instance norm): one style, or a blend of their scale/bias rows.
-    style_index: Optional[int] = option(None, "style k of a multi-style network (default: style 0, or the style add-style added)", low=0, commands=STYLIZE)
+    style_index: Optional[int] = option(None, "style k of a multi-style network (default: style 0, or the style "
+                                        "add-style added)", low=0, commands=STYLIZE)
     style_mix: Optional[str] = option(None, "blend of a multi-style network's styles: NAME=W,NAME=W or W,W,... "
                                       "(weights normalized to sum 1)", commands=STYLIZE)
     #: 'output' blending measured better than interpolating norm parameters (experiments/RESULTS_styles.md).
