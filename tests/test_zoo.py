@@ -16,6 +16,11 @@ def test_every_recipe_is_a_valid_training_command(name, tmp_path):
     r = zoo.recipes()[name]
     argv = zoo._argv(r, tmp_path / "data", tmp_path / "photos", tmp_path / "runs" / name)
     cfg = zoo._config_of(argv)
+    if r.get("base"):  # the multi-style base: every painting, none of the held-out ones
+        assert cfg.exemplar == [str(tmp_path / "data" / e) for e in r["exemplars"]] and len(r["styles"]) == 16
+        assert not {e.split("/")[-1] for e in r["exemplars"]} & set(zoo.BASE_HELD_OUT)
+        assert cfg.content_dir == str(tmp_path / "photos") and cfg.stylenet_channels == 16
+        return
     assert cfg.exemplar == str(tmp_path / "data" / r["exemplar"])
     if r["kind"] == "style":
         assert cfg.content_dir == str(tmp_path / "photos")
@@ -77,3 +82,37 @@ def test_the_recipes_train_without_the_held_out_photos(tmp_path):
     folder = zoo.training_photos(content, tmp_path / "photos")
     assert sorted(p.name for p in folder.iterdir()) == ["a.jpg", "b.png"]
     assert zoo.training_photos(content, tmp_path / "photos") == folder  # again: nothing to add, no error
+
+
+def test_a_multi_style_base_is_marked_with_its_styles(tmp_path, monkeypatch, capsys, one_thread):
+    """`texnet models --json` marks the base add-style starts from and lists its paintings."""
+    import json
+
+    from helpers_cli import run_cli
+    from texnet.io.images import load_image, save_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    save_image(load_image("sample:chelsea", size=40)[0], photos / "chelsea.png")
+    data = tmp_path / "data"
+    (data / "styles").mkdir(parents=True)
+    for n in ("brick", "grass"):
+        save_image(load_image(f"sample:{n}", size=32)[0], data / "styles" / f"{n}.png")
+    paintings = ["styles/brick.png", "styles/grass.png"]
+    recipe = dict(kind="style", command="train-style", exemplar=paintings[0], exemplars=paintings,
+                  args=["--style", *paintings, "--channels", "8", "--size", "32", "--steps", "1", "--batch-size", "2",
+                        "--texture-layers", "relu1_1,relu2_1", "--content-layers", "relu2_1"],
+                  title="two", provenance="generated", licence="CC0", thumbnail=False,
+                  declared={"output_size": 32, "style_size": 32}, styles=["brick", "grass"], base=True)
+    run = tmp_path / "runs" / "two"
+    argv = zoo._argv(recipe, data, photos, run)
+    zoo.train_recipe(argv, run, log=lambda m: None)
+    out = tmp_path / "bundle"
+    zoo.write_weights("two", recipe, run, out)
+    zoo.write_card("two", recipe, run, out, argv, {}, data)
+    monkeypatch.setenv("TEXNET_MODELS_DIR", str(out))
+    capsys.readouterr()  # the training's own lines
+    rc, text, _ = run_cli(["models", "--json"], capsys)
+    row = json.loads(text)[0]
+    assert rc == 0 and row["base"] is True and row["styles"] == ["brick", "grass"]
+    assert bundled.card("two")["training"]["config"]["exemplar"] == ["DATA/styles/brick.png", "DATA/styles/grass.png"]

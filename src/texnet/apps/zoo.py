@@ -64,6 +64,20 @@ STYLE_DECLARED = {"output_size": 512, "style_size": 256}
 #: against the sky, which the first networks lost).
 HELD_OUT_PHOTOS = ("monuments_eiffelTower.jpg",)
 
+#: The multi-style base (issue 33): one conditional-instance-norm StyleNet holding 16 of the 18 paintings of
+#: styles/, for `texnet add-style --model painting_base --style YOURS.jpg`, which trains only a new style's norm
+#: rows. Held out to measure that on: church_at_auvers (near the base: one more Van Gogh) and the_librarian
+#: (near none of it: Arcimboldo's portrait made of books). Stage 2's crops and batch; 8000 steps (500 per
+#: painting) are about 70 CPU-minutes, what one core could give while the StyleNets retrained on the other.
+BASE_NAME = "painting_base"
+BASE_HELD_OUT = ("church_at_auvers.jpg", "the_librarian.jpg")
+BASE_PAINTINGS = ("bridge_of_langlois", "cafe_terrace_at_night", "composition_viii", "ejiri_in_suruga_province",
+                  "great_wave_off_kanagawa", "lion", "night_cafe", "oiran_and_kamuro", "pala_di_pesaro", "poppies",
+                  "ramparts_at_aigues_mortes", "scream", "spring", "starry_night", "summertime",
+                  "village_street_in_auvers")
+BASE_ARGS = ["--channels", "16", "--size", "256", "--style-size", "256", "--batch-size", "1", "--seed", "0",
+             "--steps", "8000"]
+
 GIMP = "gimp-data 2.10.34 (Debian) pattern"
 GIMP_LICENCE = "GPL-3+ (gimp-data patterns): not shipped"
 #: Texture networks: (name, title, exemplar, provenance, licence, generator flags). The V2s are one network each
@@ -94,6 +108,14 @@ def recipes() -> Dict[str, Dict[str, Any]]:
                          stage1=["--style", ex, *STYLE_STAGE1, "--steps", steps],
                          title=title, provenance=f"{title}; {prov}; {PAINTINGS_PD}", licence=lic, thumbnail=thumb,
                          declared=dict(STYLE_DECLARED))
+    paintings = [f"styles/{p}.jpg" for p in BASE_PAINTINGS]
+    title = f"{len(paintings)} paintings in one network (a base for texnet add-style)"
+    out[BASE_NAME] = dict(kind="style", command="train-style", exemplar=paintings[0], exemplars=paintings,
+                          args=["--style", *paintings, *BASE_ARGS], title=title, thumbnail=False,
+                          provenance=f"{', '.join(BASE_PAINTINGS)}: the public-domain paintings of the shared "
+                                     "styles/ folder (its SOURCES.md) but church_at_auvers and the_librarian",
+                          licence="digital copies GPL-3+ (WebMuseum) or public domain: not shipped",
+                          declared=dict(STYLE_DECLARED), styles=list(BASE_PAINTINGS), base=True)
     for name, title, ex, prov, lic, gen in TEXTURES:
         v1 = "v1" in gen
         declared = {"any_size": True, "tileable": True, "gallery_size": 256} if v1 else {"output_size": 128}
@@ -120,7 +142,8 @@ class ZooConfig:
 
 def _argv(recipe: Dict[str, Any], data: Path, content: Path, out: Path, lambda0: bool = False,
           stage1: bool = False, init: Optional[Path] = None) -> List[str]:
-    args = [a if a != recipe["exemplar"] else str(data / a) for a in recipe["stage1" if stage1 else "args"]]
+    exemplars = recipe.get("exemplars", [recipe["exemplar"]])
+    args = [str(data / a) if a in exemplars else a for a in recipe["stage1" if stage1 else "args"]]
     if lambda0:
         i = args.index("--diversity")
         del args[i:i + 2]
@@ -237,8 +260,12 @@ def portable_config(config: Dict[str, Any]) -> Dict[str, Any]:
     """A saved training config with the maintainer's paths written as in the card's command: the exemplar as
     DATA/<folder>/<file> (its place under --data-dir), the content folder as DATA/content-train."""
     config = dict(config)
-    if isinstance(config.get("exemplar"), str):
-        config["exemplar"] = "DATA/" + "/".join(Path(config["exemplar"]).parts[-2:])
+    def portable(path: str) -> str:
+        return "DATA/" + "/".join(Path(path).parts[-2:])
+
+    if isinstance(config.get("exemplar"), (str, list)):  # several: a multi-style network
+        ex = config["exemplar"]
+        config["exemplar"] = portable(ex) if isinstance(ex, str) else [portable(e) for e in ex]
     if config.get("content_dir"):
         config["content_dir"] = "DATA/content-train"
     if config.get("init"):  # a two-stage recipe: the first stage's network (the card's training.stage1)
@@ -262,6 +289,7 @@ def write_card(name: str, recipe: Dict[str, Any], run: Path, out: Path, argv: Li
             "exemplar": {"title": recipe["title"], "file": recipe["exemplar"], "provenance": recipe["provenance"],
                          "licence": recipe["licence"], "thumbnail": thumb},
             "training": training_facts(run, argv, data, stage1), "quality": quality,
+            **{k: recipe[k] for k in ("styles", "base") if k in recipe},
             "built": time.strftime("%Y-%m-%d"),
             "weights": "float16 (int8 with per-row scales for tensors of >= 65536 weights), loaded as float32; "
                        "quality measured on these shipped weights"}
@@ -283,8 +311,9 @@ def zoo(args) -> int:
     out = bundled.MODELS_DIR if cfg.install else Path(cfg.out) if cfg.out else work / "bundle"
     for name in chosen:
         r = table[name]
-        if not (data / r["exemplar"]).is_file():
-            raise ConfigError(f"{name}: exemplar {data / r['exemplar']} not found (set --data-dir)")
+        missing = [e for e in r.get("exemplars", [r["exemplar"]]) if not (data / e).is_file()]
+        if missing:
+            raise ConfigError(f"{name}: exemplar {data / missing[0]} not found (set --data-dir)")
         if r["kind"] == "style" and not content.is_dir():
             raise ConfigError(f"{name}: content folder {content} not found (set --content-dir)")
     styles = any(table[n]["kind"] == "style" for n in chosen)

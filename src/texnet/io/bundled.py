@@ -124,6 +124,11 @@ def summary(name: str) -> Dict[str, Any]:
     for key in ("output_size", "style_size", "any_size", "tileable"):
         if key in c.get("declared", {}):
             row[key] = c["declared"][key]
+    if c.get("base"):  # a multi-style base: add-style starts a new painting from it
+        row.update(base=True, styles=list(c.get("styles", [])))
+    held = c.get("quality", {}).get("held_out")
+    if held:  # bench_style_quality.py's medians over photos it never saw
+        row["held_out"] = held
     return row
 
 
