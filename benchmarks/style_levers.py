@@ -10,7 +10,7 @@ content-train minus the benchmark's held-out photo, one thread, nice'd; the run 
 and exits) once its clock passes --minutes: the training process's own CPU seconds (/proc), so a busy machine
 does not bias a lever. checkpoint.pt is copied to snapshots/ each time the clock passes one of --marks equal
 fractions of it, so each lever gives a curve of held-out quality against training CPU-minutes. 'warm*' levers
-start from the bundled network's weights (fresh Adam state); their clock starts at the bundled network's steps,
+start from the bundled network's weights (`--init NAME`: a fresh Adam state); their clock starts at the bundled network's steps,
 costed at the run's own CPU seconds per step.
 """
 from __future__ import annotations
@@ -55,20 +55,6 @@ def recipe(painting: str):
     return ["--style", str(C.DATA / ex), *STYLE_STAGE1]
 
 
-def warm_start(run: Path, painting: str) -> None:
-    """Replace the weights of a fresh run's checkpoint by the bundled network's; Adam starts anew."""
-    import texnet
-    from texnet.checkpoints import load_checkpoint, write_checkpoint_dict
-
-    data = load_checkpoint(run / "checkpoint.pt")
-    bundled = texnet.load(painting)
-    data["state_dict"] = {k: v.float().clone() for k, v in bundled.state_dict().items()}
-    data["optimizer"] = {"state": {}, "param_groups": data["optimizer"]["param_groups"]}
-    write_checkpoint_dict(run / "checkpoint.pt", data)
-    (run / "model.pt").unlink(missing_ok=True)  # the 1-step model is not the warm start
-    (run / "warm_offset_steps").write_text(str(bundled.checkpoint["step"]))
-
-
 def elapsed_of(ckpt: Path):
     import torch
 
@@ -89,19 +75,29 @@ def train(lever: str, minutes: float, marks: int, painting: str, steps: int = 10
     run = ROOT / lever
     content = C.held_out_content_dir(C.ROOT / "study-runs" / "content-heldout")
     argv = [*TEXNET, "train-style", *recipe(painting), *LEVERS[lever], "--content-dir", str(content),
-            "--checkpoint-every", "20", "--sample-every", "100000", "--out", str(run), "--quiet"]
+            "--checkpoint-every", "20", "--sample-every", "100000", "--out", str(run), "--quiet", "--steps", str(steps)]
+    if lever.startswith("warm"):  # from the bundled network's weights, a fresh Adam state
+        import texnet
+
+        argv += ["--init", painting]
+        if not (run / "warm_offset_steps").is_file():
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "warm_offset_steps").write_text(str(texnet.load(painting).checkpoint["step"]))
+    return train_with_snapshots(argv, run, minutes, marks, tag=lever)
+
+
+def train_with_snapshots(argv, run: Path, minutes: float, marks: int, tag: str = "") -> Path:
+    """Run the training command `argv` (resuming the run folder when it holds a checkpoint) until its own CPU
+    clock has spent `minutes` more, copying checkpoint.pt to run/snapshots at `marks` equal fractions of that
+    time; the CPU seconds of earlier sessions are kept in run/cpu_s."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    if lever.startswith("warm") and not (run / "checkpoint.pt").is_file():
-        subprocess.run(["nice", "-n", "5", *argv, "--steps", "1"], env=env, check=True)
-        warm_start(run, painting)
     resume = (run / "checkpoint.pt").is_file()
     snaps = run / "snapshots"
     snaps.mkdir(parents=True, exist_ok=True)
     limit = minutes * 60
     spent = float((run / "cpu_s").read_text()) if (run / "cpu_s").is_file() else 0.0  # earlier sessions
     due = [spent + limit * (k + 1) / marks for k in range(marks)]
-    proc = subprocess.Popen(["nice", "-n", "5", *argv, "--steps", str(steps), *(["--resume"] if resume else [])],
-                            env=env)
+    proc = subprocess.Popen(["nice", "-n", "5", *argv, *(["--resume"] if resume else [])], env=env)
     last, cpu = None, spent
     try:
         while proc.poll() is None:
@@ -123,7 +119,7 @@ def train(lever: str, minutes: float, marks: int, painting: str, steps: int = 10
                     due.pop(0)
                 shutil.copy(ck, snaps / f"step_{step:06d}.pt")
                 (snaps / f"step_{step:06d}.json").write_text(json.dumps({"cpu_s": cpu, "elapsed_s": el}))
-                print(f"[levers] {lever}: snapshot at step {step}, {cpu / 60:.1f} CPU-min", flush=True)
+                print(f"[levers] {tag}: snapshot at step {step}, {cpu / 60:.1f} CPU-min", flush=True)
             if cpu >= spent + limit:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=300)

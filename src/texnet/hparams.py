@@ -55,13 +55,14 @@ DEFAULT_STRENGTH_MODE = "output"
 #: texture: Adam, lr decayed x0.8 every 300 its (reference), batch 16 (reference) -> 8 here.
 #: style:   Adam lr 1e-3 decayed x0.8 every 2000 its (reference), batch 4 (reference: 1-4).
 TASK_DEFAULTS = {
-    "texture": {"generator": "v2", "batch_size": 8, "lr_step": 300, "steps": 600},
-    "style": {"generator": "stylenet", "batch_size": 4, "lr": 1e-3, "lr_step": 2000, "steps": 1000},
+    "texture": {"generator": "v2", "batch_size": 8, "lr_step": 300, "steps": 600, "size": 128},
+    "style": {"generator": "stylenet", "batch_size": 4, "lr": 1e-3, "lr_step": 2000, "steps": 1000, "size": 128},
 }
 #: Measured (rock, 128 px, batch 8, 60 steps; relative loss after): V1 lr 0.1 -> 0.66, 0.01 -> 0.42;
 #: V2 lr 0.1 -> 4.4 (no progress), 0.01 -> 1.17, 0.001 -> 0.24. Hence per-generator lr.
-#: add-style trains only one style's scale/bias rows: a few hundred steps (chosen here; seconds to minutes).
-ADD_STYLE_DEFAULTS = {"steps": 300}
+#: add-style trains only one style's scale/bias rows. 256-px crops, batch 1: the zoo's stage-2 setting (the
+#: crop size was the lever of the issue-33 study); steps: what fits 15 minutes on 2 cores (benchmarks/style_add.py).
+ADD_STYLE_DEFAULTS = {"steps": 1500, "size": 256, "batch_size": 1}
 GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
 #: TextureNetV2's z size through its FC layers: 8, not the paper's 256. With --diversity auto (64 px, 300 steps,
 #: layout target 0.55) z in R^8 reached the target at 1.82x (bark) / 2.22x (brick) the λ = 0 loss where z in R^256

@@ -89,7 +89,8 @@ class TrainConfig:
     stylenet_upsample: str = option("nearest", "StyleNet upsampling (nearest + conv)", flag="--upsample",
                                     choices=STYLENET_UPSAMPLING, commands=STYLE)
     #: Reference: 256; 128 keeps CPU runs to minutes.
-    size: int = option(128, "training crop / output size (square)", low=16)
+    size: Optional[int] = option(None, "training crop / output size (square)", low=16,
+                                 default_text={"add-style": "256", "*": "128"})
     #: None: native (textures, capped at 768) or `size` (styles).
     exemplar_size: Optional[int] = option(None, "exemplar long side in px", low=16,
                                           flag={"train-texture": "--texture-size", "train-style": "--style-size",
