@@ -73,6 +73,11 @@ def resolve_model(spec: str):
         label = spec
         facts["bundled"] = True
     facts["step"] = g.checkpoint.get("step")
+    if facts.get("bundled"):  # a two-stage recipe: its card counts the first stage's steps too
+        from texnet.io import bundled
+
+        first = bundled.card(spec)["training"].get("stage1", {}).get("steps")
+        facts["step"] = f"{first} + {facts['step']}" if first else facts["step"]
     tc = g.checkpoint.get("train_config") or {}
     painting = C.paintings().get(spec) or tc.get("exemplar")
     if isinstance(painting, list):

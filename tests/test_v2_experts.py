@@ -65,6 +65,18 @@ def test_training_noise_deals_every_network_its_share_and_stays_normal():
     torch.testing.assert_close(again, z)
 
 
+def test_a_batch_smaller_than_the_networks_trains_every_network_over_the_steps():
+    """Batch 4, 8 networks: each step deals to 4 different networks, and over steps every network gets rows
+    (before, networks 4-7 never did and stayed untrained: pure noise in their samples)."""
+    g = experts(8).train()
+    seen = torch.zeros(8, dtype=torch.long)
+    for step in range(40):
+        picks = g.route(g.sample_noise(4, generator=torch.Generator().manual_seed(step)))
+        assert len(set(picks.tolist())) == 4
+        seen += torch.bincount(picks, minlength=8)
+    assert bool((seen >= 10).all()), seen.tolist()  # 160 rows over 8 networks: about 20 each
+
+
 def test_a_training_step_reaches_every_network_even_without_rows():
     g = experts(4).train()
     z = g.sample_noise(8, generator=torch.Generator().manual_seed(3))

@@ -183,8 +183,13 @@ class TextureNetV2(Generator):
     def deal(self, z: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """z with its first coordinate moved into bins dealt out evenly over the batch (a random permutation,
         modulo K), at the same relative place inside the bin: each coordinate is still a standard normal,
-        and every network gets rows (what training draws; see the module docstring)."""
-        bins = (torch.randperm(z.shape[0], generator=generator) % self.experts).to(z.device, torch.float64)
+        and every network gets rows (what training draws; see the module docstring). A batch smaller than K
+        deals to K networks drawn at random each step: `randperm(n) % K` alone would never reach networks
+        n..K-1, which then stayed at their initial weights and rendered noise (batch 4, 8 networks)."""
+        n = z.shape[0]
+        dealt = torch.randperm(n, generator=generator) % self.experts
+        bins = (torch.randperm(self.experts, generator=generator)[dealt] if n < self.experts else dealt)
+        bins = bins.to(z.device, torch.float64)
         u = (bins + torch.special.ndtr(z[:, 0].double())) / self.experts
         first = torch.special.ndtri(u).clamp(-8, 8).to(z.dtype)
         return torch.cat([first[:, None], z[:, 1:]], dim=1)
