@@ -30,3 +30,12 @@ def test_large_outputs_and_reproduce(capsys):
     assert costs.inference("StyleNet", 0.25, "fp32", 1) is None
     costs.warn_reproduce(get_profile("cpu"))
     assert "--profile smoke" in capsys.readouterr().out
+
+
+def test_a_slim_stylenet_is_estimated_at_a_quarter_of_the_default_width(monkeypatch):
+    """Time goes with the square of the StyleNet's width (the zoo's --channels 16 runs: estimated 4.6x too long
+    without it)."""
+    monkeypatch.setattr(costs, "_threads", lambda: 1)
+    wide, slim = (costs.step_seconds("style", 1, 256, channels=c) for c in (32, 16))
+    assert slim == wide / 4
+    assert costs.step_seconds("texture", 1, 256, channels=16) == costs.step_seconds("texture", 1, 256)

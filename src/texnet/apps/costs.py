@@ -6,6 +6,8 @@ The estimates are rough (a factor of two either way) and come from measured rate
   training steps (benchmarks/RESULTS.md: StyleNet IN 256², batch 4, 4.64 s; TextureNetV2 128², batch 8, 1.19 s)
   and the zoo's one-thread runs (StyleNet(16) 128 px 2.2 s/step, TextureNetV2 128 px 1.05 s/step); twice that
   without native bf16 (--precision auto falls back to fp32); eight TextureNetV2 experts ~1.6x (docs/method.md §8);
+  a StyleNet's time goes with the square of its width (--channels 16 at 256 px, batch 1, one thread: 0.47 s/step
+  measured in the zoo's 2026-12-07 runs, 2.3 s estimated without that factor, 0.58 s with it);
 * disk: model.pt holds the weights (4 bytes a parameter), checkpoint.pt the weights and Adam's two moments
   (12 bytes a parameter); parameters are counted on torch's meta device, so nothing is allocated;
 * memory: weights, gradients, Adam and the serialized checkpoint (~40 bytes a parameter), the loss network's
@@ -69,8 +71,11 @@ def parameters(cfg) -> int:
     return sum(p.numel() for p in g.parameters())
 
 
-def step_seconds(task: str, batch: int, size: int, precision: str = "auto", experts: int = 1) -> float:
+def step_seconds(task: str, batch: int, size: int, precision: str = "auto", experts: int = 1,
+                 channels: int = 32) -> float:
     s = RATE[task] * batch * (size / 256) ** 2 * 2 / _threads()
+    if task == "style":  # the generator's convolutions dominate and go with the square of the StyleNet's width
+        s *= (channels / 32) ** 2
     if precision == "fp32" or (precision == "auto" and not _native_bf16()):
         s *= FP32_FACTOR
     return s * (EXPERTS_FACTOR if experts > 1 else 1.0)
@@ -82,7 +87,8 @@ def training(cfg) -> Optional[str]:
         params = parameters(cfg)
     except Exception:  # an architecture the meta device cannot build: say nothing rather than guess
         return None
-    seconds = cfg.steps * step_seconds(cfg.task, cfg.batch_size, cfg.size, cfg.loss.precision, cfg.v2_experts)
+    seconds = cfg.steps * step_seconds(cfg.task, cfg.batch_size, cfg.size, cfg.loss.precision, cfg.v2_experts,
+                                       cfg.stylenet_channels or 32)
     disk = 16 * params
     memory = 40 * params + cfg.batch_size * (cfg.size / 256) ** 2 * 150 * MB + 512 * MB
     if seconds < 60 * MINUTES and disk < BYTES / 4 and memory < 2 * BYTES:
