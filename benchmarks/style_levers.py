@@ -92,8 +92,7 @@ def train_with_snapshots(argv, run: Path, minutes: float, marks: int, tag: str =
     time; the CPU seconds of earlier sessions are kept in run/cpu_s."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     resume = (run / "checkpoint.pt").is_file()
-    snaps = run / "snapshots"
-    snaps.mkdir(parents=True, exist_ok=True)
+    snaps = run / "snapshots"  # made at the first snapshot: texnet refuses a new run in a non-empty folder
     limit = minutes * 60
     spent = float((run / "cpu_s").read_text()) if (run / "cpu_s").is_file() else 0.0  # earlier sessions
     due = [spent + limit * (k + 1) / marks for k in range(marks)]
@@ -117,6 +116,7 @@ def train_with_snapshots(argv, run: Path, minutes: float, marks: int, tag: str =
             if due and cpu >= due[0]:
                 while due and cpu >= due[0]:
                     due.pop(0)
+                snaps.mkdir(parents=True, exist_ok=True)
                 shutil.copy(ck, snaps / f"step_{step:06d}.pt")
                 (snaps / f"step_{step:06d}.json").write_text(json.dumps({"cpu_s": cpu, "elapsed_s": el}))
                 print(f"[levers] {tag}: snapshot at step {step}, {cpu / 60:.1f} CPU-min", flush=True)

@@ -39,3 +39,16 @@ def test_a_slim_stylenet_is_estimated_at_a_quarter_of_the_default_width(monkeypa
     wide, slim = (costs.step_seconds("style", 1, 256, channels=c) for c in (32, 16))
     assert slim == wide / 4
     assert costs.step_seconds("texture", 1, 256, channels=16) == costs.step_seconds("texture", 1, 256)
+
+
+def test_add_style_is_estimated_for_its_base_and_offers_no_width_it_cannot_change(tmp_path):
+    import texnet
+    from texnet.paper.generators import StyleNet
+
+    g = StyleNet(channels=16, residual_blocks=1)
+    base = tmp_path / "base.pt"
+    texnet.checkpoints.save_checkpoint(base, g, train_config={}, step=1)
+    line = costs.training(_cfg(task="style", base_model=str(base), size=256, steps=100000))
+    wide = costs.training(_cfg(task="style", size=256, steps=100000))
+    assert line and "--channels 16" not in line and "--channels 16" in wide
+    assert costs.training(_cfg(task="style", base_model=str(tmp_path / "missing.pt"), steps=100000)) is None

@@ -83,6 +83,17 @@ def step_seconds(task: str, batch: int, size: int, precision: str = "auto", expe
 
 def training(cfg) -> Optional[str]:
     """The cost line of a training run (None when it is small), for a resolved TrainConfig."""
+    if cfg.base_model:  # add-style: the base's width, which add-style keeps
+        import dataclasses
+
+        from texnet.checkpoints import load_checkpoint
+
+        try:
+            arch = load_checkpoint(cfg.base_model)["arch_config"]
+        except Exception:  # the run itself says what is wrong with --model, in one line
+            return None
+        cfg = dataclasses.replace(cfg, stylenet_channels=arch.get("channels", 32),
+                                  noise_channels=arch.get("noise_channels", 0))
     try:
         params = parameters(cfg)
     except Exception:  # an architecture the meta device cannot build: say nothing rather than guess
@@ -98,7 +109,7 @@ def training(cfg) -> Optional[str]:
         tips.append(f"--v2-experts 1 (one network: 1/{cfg.v2_experts} of the size)")
     if seconds >= 60 * MINUTES:
         tips.append(f"fewer --steps (now {cfg.steps}) or a smaller --size (now {cfg.size}; time goes with its square)")
-        if cfg.task == "style" and cfg.stylenet_channels > 16:
+        if cfg.task == "style" and cfg.stylenet_channels > 16 and not cfg.base_model:
             tips.append("--channels 16 (a 2.3x faster net)")
     return (f"cost: {_time(seconds)} on this machine ({_threads()} threads), {_size(disk)} on disk "
             f"(model.pt + checkpoint.pt, {params / 1e6:.1f} M parameters), {_size(memory)} of memory"
