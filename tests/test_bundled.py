@@ -16,12 +16,13 @@ PINNED = {
     "bark": "af56e3b5dbb7d7f8310e3c076e6a1fd2c03888e539b063b4ecca843e8ef83503",
     "brick": "143443384ef26b2d80e4a1fa85a57d55b5373e4167d9dd0ee5700ebbb955ae3a",
     "burlap": "b871968034ac655ba45a1fabec37acb109fea092f6831a80dd58c75e307bb91f",
-    "cafe_terrace": "6a4ccbffc9ca170f5d55808cf4bd02ae264c0f8d702b5e34892b8bfb53e3c7db",
-    "composition_viii": "b054225f26bd455fb12af10b5890b63f8678a40a4103fb2a9c6d19e7a905fc30",
-    "great_wave": "2a96a729fa200eb40ec294590a3ae28d5f4c25279f34e1f645f70522efc635dc",
+    "cafe_terrace": "12ec51ec94ce3771571fb0c941bc87c9b15e65c9cad53d57884e2ebc2689e9d1",
+    "composition_viii": "30f7125cac69c0d703055f0c568ccd80e7a7f2d421db64b4517ac2dae8d54417",
+    "great_wave": "a333c0e2c850c920f23e2dbee280e4b11abbb57ba9cb1efc8dc9aee491ad9068",
+    "painting_base": "4d089ba41bafb34bdfb7118a53b244fef51a238a0c4c9fa124e4ba57fb0b04be",
     "rock": "6041411a4d7b1507fd08559dc4b8feb5d6c13cbe7fa6546ca1d30dc0bc5d96fc",
-    "scream": "ad60b056ad569b69b84e3eedf194ce0a4e5baa014b99e6f493d617fcf2c278ba",
-    "starry_night": "caef687c4063d83fc5f7109f95445f0071db15ae4377f561a1ba82b4df142bb0",
+    "scream": "3649c133fab13220d8b111fc4193b0cc03c4a756f0378a58f0fe0f43d06bc9f7",
+    "starry_night": "b144e24b745a94c5c48aa13f518d2a2bd7c6c5009a8b53e6f2733fc6531c4c96",
     "stone": "f6a15d6b8e9455d6812e94e19b032f88949b3528a5cca14031acdf9b4ca40292",
 }
 STYLES = sorted(n for n in PINNED if bundled.MODELS_DIR.joinpath(f"{n}.json").is_file()
