@@ -3,7 +3,8 @@
     PYTHONPATH=src python experiments/figures_zoo.py
 
 docs/images/bundled_styles.jpg: one held-out photo (scikit-image's coffee) stylized by every bundled
-StyleNet at its declared output size; docs/images/bundled_textures.jpg: four samples of every bundled texture
+StyleNet at its declared output size (docs/images/painting_base.jpg: the same photo in each painting of the
+multi-style base); docs/images/bundled_textures.jpg: four samples of every bundled texture
 network; docs/images/style_scale.jpg: `texnet stylize --style-scale` 0.5 / 1 / 2 with one network.
 """
 from __future__ import annotations
@@ -38,7 +39,8 @@ def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        styles = [n for n in bundled.names() if bundled.card(n)["kind"] == "style"]
+        styles = [n for n in bundled.names() if bundled.card(n)["kind"] == "style" and not bundled.card(n).get("base")]
+        bases = [n for n in bundled.names() if bundled.card(n).get("base")]
         textures = [n for n in bundled.names() if bundled.card(n)["kind"] == "texture"]
         tiles, caps = [load_image(PHOTO, size=256)], ["photo"]
         for name in styles:
@@ -47,6 +49,15 @@ def main() -> None:
             tiles.append(resize(load_image(tmp / name / "coffee_stylized.png"), 256))
             caps.append(name)
         make_grid(tiles, ncol=len(tiles), captions=caps).convert("RGB").save(IMAGES / "bundled_styles.jpg", quality=85)
+        for name in bases:  # every painting of a multi-style base, by --style-index
+            size = bundled.card(name)["declared"]["output_size"]
+            tiles, caps = [], []
+            for k, painting in enumerate(bundled.card(name)["styles"]):
+                texnet("stylize", "--model", name, PHOTO, "--size", str(size), "--style-index", str(k),
+                       "--out", str(tmp / f"{name}_{k}"))
+                tiles.append(resize(load_image(tmp / f"{name}_{k}" / "coffee_stylized.png"), 192))
+                caps.append(painting[:22])
+            make_grid(tiles, ncol=8, captions=caps).convert("RGB").save(IMAGES / f"{name}.jpg", quality=85)
         rows, caps = [], []
         for name in textures:
             size = bundled.card(name)["declared"].get("output_size", 256)
