@@ -63,7 +63,7 @@ def measure(out: Path = ROOT / "add.json") -> dict:
                 continue
             cpu = json.loads(snap.with_suffix(".json").read_text())["cpu_s"]
             r = B.run([str(snap)], style=str(painting_path(painting)), judges_cache=cache, allow_install=False)[0]
-            r.update(kind=kind, painting_name=painting, cpu_minutes=cpu / 60)
+            r.update(kind=kind, painting_name=painting, cpu_minutes=cpu / 60)  # kind: add / scratch (+ a tag)
             res[key] = {k: v for k, v in r.items() if k != "stl"} | {"stl": {k: v for k, v in r.get("stl", {}).items()
                                                                             if k != "photos"}}
             out.write_text(json.dumps(res, indent=1))
@@ -80,8 +80,11 @@ def plot(src: Path = ROOT / "add.json", dest: Path = C.ROOT / "docs" / "images" 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     for run in sorted({k.split("/")[0] for k in res}):
         pts = sorted((r["cpu_minutes"], r) for k, r in res.items() if k.split("/")[0] == run)
-        label = ("add-style from the base" if run.startswith("add") else "from scratch") + f", {run.split('_', 1)[1]}"
-        style = "o-" if run.startswith("add") else "s--"
+        kind, painting = run.split("_", 1)
+        label = ("add-style from the base" if kind.startswith("add") else "from scratch") + \
+            (f" ({kind[3:] if kind.startswith('add') else kind[7:]})" if kind not in ("add", "scratch") else "") + \
+            f", {painting}"
+        style = "o-" if kind.startswith("add") else "s--"
         for ax, key in zip(axes, ("vgg_style", "vgg_content")):
             ax.plot([p[0] for p in pts], [p[1][f"{key}_median"] for p in pts], style, label=label)
     for ax, key, goal in zip(axes, ("VGG style", "VGG content"), (2.5, 2.0)):
@@ -105,12 +108,17 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="painting_base", help="the multi-style base: a bundled name or a run folder")
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--marks", type=int, default=3)
+    ap.add_argument("--tag", default="", help="a variant's name, no underscore (its run: KIND+TAG_PAINTING)")
+    ap.add_argument("--flags", default="", help="extra training flags of the variant, e.g. '--style-weight 3'")
     a = ap.parse_args(argv)
     if a.action == "train":
         if a.kind is None:
             ap.error("train needs add or scratch")
-        run = ROOT / f"{a.kind}_{a.painting}"
-        train_with_snapshots(argv_of(a.kind, a.painting, a.base, run), run, a.minutes, a.marks, tag=run.name)
+        if "_" in a.tag:
+            ap.error("--tag: no underscore (the run folder is KIND+TAG_PAINTING)")
+        run = ROOT / f"{a.kind}{a.tag}_{a.painting}"
+        argv = [*argv_of(a.kind, a.painting, a.base, run), *a.flags.split()]
+        train_with_snapshots(argv, run, a.minutes, a.marks, tag=run.name)
     elif a.action == "measure":
         measure()
     else:
