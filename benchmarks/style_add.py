@@ -24,7 +24,7 @@ os.environ.setdefault("TEXNET_NO_PROGRESS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import style_quality_common as C  # noqa: E402
-from style_levers import TEXNET, train_with_snapshots  # noqa: E402
+from style_levers import TEXNET, save_figure, train_with_snapshots  # noqa: E402
 
 ROOT = Path(os.environ.get("TEXNET_ADD_ROOT", C.ROOT / "study-runs" / "add"))
 #: Steps past any clock used here: the CPU clock stops the runs (the lr schedule is the defaults' either way).
@@ -93,11 +93,8 @@ def plot(src: Path = ROOT / "add.json", dest: Path = C.ROOT / "docs" / "images" 
         ax.set_xlabel("training CPU-minutes (one thread)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle("A painting the base never saw: add-style vs a StyleNet from scratch (lower is better)")
-    fig.tight_layout()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(dest, dpi=80)
-    return dest
+    return save_figure(fig, "A painting the base never saw: add-style vs a StyleNet from scratch (lower is better)",
+                       dest)
 
 
 def main(argv=None) -> int:

@@ -187,7 +187,12 @@ def plot(src: Path = ROOT / "levers.json", dest: Path = C.ROOT / "docs" / "image
     for ax in axes[1]:
         ax.set_xlabel("training CPU-minutes (one thread)")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("starry_night StyleNet levers, 6 held-out photos at 512 px (lower is better)")
+    return save_figure(fig, "starry_night StyleNet levers, 6 held-out photos at 512 px (lower is better)", dest)
+
+
+def save_figure(fig, title: str, dest: Path) -> Path:
+    """The study plots' common ending: title, layout, a small PNG."""
+    fig.suptitle(title)
     fig.tight_layout()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(dest, dpi=80)
