@@ -314,12 +314,12 @@ def card_medians(r: Dict[str, object]) -> Dict[str, object]:
 
 def write_card_medians(r: Dict[str, object]) -> Path:
     from texnet.io import bundled
+    from texnet.io.files import write_json
 
     path = bundled.MODELS_DIR / f"{r['model']}.json"
     card = json.loads(path.read_text(encoding="utf-8"))
     card.setdefault("quality", {})["held_out"] = card_medians(r)
-    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_json(path, card)
 
 
 def write_md(path: Path, md: str, marker: str = "bench_style_quality table") -> None:

@@ -43,8 +43,7 @@ def argv_of(kind: str, painting: str, base: str, run: Path):
               "--sample-every", "100000", "--out", str(run), "--quiet"]
     if kind == "add":
         return [*TEXNET, "add-style", "--model", base, *common, "--steps", UNBOUNDED]
-    stage2 = [a if a != STYLE_STAGE2[STYLE_STAGE2.index("--steps") + 1] else UNBOUNDED for a in STYLE_STAGE2]
-    return [*TEXNET, "train-style", *common, *stage2]
+    return [*TEXNET, "train-style", *common, *STYLE_STAGE2, "--steps", UNBOUNDED]  # the last --steps wins
 
 
 def measure(out: Path = ROOT / "add.json") -> dict:

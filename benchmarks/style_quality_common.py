@@ -21,6 +21,8 @@ DATA = Path(os.environ.get("TEXNET_DATA", ROOT.parent / "shared" / "data"))
 CACHE = Path(os.environ.get("TEXNET_STUDY_CACHE", ROOT / "study-runs" / "gatys"))
 
 SKIMAGE_PHOTOS = ("sample:astronaut", "sample:chelsea", "sample:coffee", "sample:rocket", "sample:motorcycle")
+
+
 def held_out_names() -> Tuple[str, ...]:
     """content-train photos no zoo recipe (and none of this study's runs) trains on."""
     from texnet.apps.zoo import HELD_OUT_PHOTOS

@@ -161,11 +161,11 @@ def extend_trained_stylenet(path, new_style: str):
     return base, params, names
 
 
-def init_weights(generator: Generator, source) -> Dict[str, Any]:
+def init_weights(generator: Generator, source) -> Optional[int]:
     """--init: copy a trained network's weights into a freshly built `generator` of the same architecture.
 
-    Returns the source's metadata (its step and training config) for the log; a different architecture or
-    width is one clear line, before any run folder is written.
+    Returns the source's training step (for the log); a different architecture or width is one clear line,
+    before any run folder is written.
     """
     data = load_checkpoint(source)
     arch, config = data["architecture"], dict(generator.config)
@@ -177,4 +177,4 @@ def init_weights(generator: Generator, source) -> Dict[str, Any]:
                               f"this run's {', '.join(str(ours.get(k)) for k in differs)}; "
                               "give the same settings or drop --init")
     generator.load_state_dict({k: v.float() for k, v in data["state_dict"].items()})
-    return {"step": data.get("step"), "train_config": data.get("train_config")}
+    return data.get("step")

@@ -82,7 +82,7 @@ class Trainer:
             arch, options = self.cfg.generator_spec()
             generator = build_generator(arch, options)
             if self.cfg.init and not resume:  # a resumed run's checkpoint holds its weights
-                self.log(f"starting from {self.cfg.init} (step {init_weights(generator, self.cfg.init)['step']})")
+                self.log(f"starting from {self.cfg.init} (step {init_weights(generator, self.cfg.init)})")
         if self.cfg.task == "texture":
             generator.check_size(self.cfg.size)
         resume_data = self.dist.from_main(lambda: self._read_checkpoint(out)) if resume else None

