@@ -31,7 +31,7 @@ from texnet.checkpoints import load  # noqa: E402
 from texnet.extras.metrics import random_crops  # noqa: E402
 from texnet.io.images import load_image, make_grid, resize, save_image  # noqa: E402
 
-VARIANTS = ("transposed", "nearest")
+from texnet.paper.generators.upsampling import UPSAMPLING as VARIANTS  # noqa: E402
 RECIPE = ["--generator", "v2", "--size", "64", "--texture-size", "128", "--steps", "300", "--batch-size", "8",
           "--seed", "0", "--quiet"]
 
@@ -63,6 +63,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--only", nargs="*", default=["bark", "brick"])
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "upsample"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
     rows = []
     for name in args.only:
         texture = Path(args.data) / "textures" / f"{name}.png"
-        runs = {up: out / f"{name}_{up}" for up in VARIANTS}
+        runs = {up: out / f"{name}_{up}" for up in args.variants}
         for up, run in runs.items():
             train(texture, up, run)
             res = evaluate_model(run / "model.pt", n=16, seed=0)

@@ -147,7 +147,7 @@ def test_v2_upsampling_modes_build_different_layers():
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in n.modules())
     assert any(isinstance(m, nn.Upsample) for m in n.modules())
     with pytest.raises(ConfigError, match="upsample"):
-        TextureNetV2(size=16, upsample="bilinear")
+        TextureNetV2(size=16, upsample="bicubic")
 
 
 @pytest.mark.parametrize("wrong", [32, 8, (16, 32)])

@@ -76,16 +76,29 @@ def test_wrong_noise_is_a_clear_error():
 
 
 def test_runs_saved_with_dropped_levers_load_when_off_and_are_refused_when_on():
-    """--v2-z and --v2-refine were measured, lost and left the library: a saved config with them off (the
-    bundled bark and burlap) still loads; one that used them gets one line naming the commit that has them."""
+    """--v2-refine was measured, lost and left the library: a saved config with it off (the bundled bark and
+    burlap) still loads; one that used it gets one line naming the commit that has it. --v2-z is back."""
     from texnet.config import TrainConfig, to_dict, train_config_from_saved
 
     saved = to_dict(TrainConfig(task="texture", exemplar="sample:brick", generator="v2", size=16))
     assert train_config_from_saved({**saved, "v2_z": "fc", "v2_refine": 0}).generator == "v2"
-    with pytest.raises(ConfigError, match="v2-z, a lever texnet no longer has.*0839bd8"):
-        train_config_from_saved({**saved, "v2_z": "map"})
+    assert train_config_from_saved({**saved, "v2_z": "map"}).v2_z == "map"
+    with pytest.raises(ConfigError, match="v2-refine, a lever texnet no longer has.*0839bd8"):
+        train_config_from_saved({**saved, "v2_refine": 1})
     with pytest.raises(TypeError):
         TextureNetV2(**SMALL, refine=1)
+
+
+def test_v2_z_map_and_hidden_reach_the_generator_and_defaults_keep_old_specs():
+    from texnet.config import TrainConfig
+
+    base = dict(task="texture", exemplar="sample:brick", generator="v2", size=16)
+    name, spec = TrainConfig(**base).resolved().generator_spec()
+    assert "z_input" not in spec and "hidden" not in spec and spec["z_dim"] == 8
+    name, spec = TrainConfig(**base, v2_z="map", v2_hidden=64).resolved().generator_spec()
+    assert spec["z_input"] == "map" and spec["hidden"] == 64 and spec["z_dim"] == 256
+    g = TextureNetV2(**spec)
+    assert g(g.sample_noise(2)).shape == (2, 3, 16, 16)
 
 
 def test_v2_width_sets_the_channels_and_its_default_keeps_old_specs():

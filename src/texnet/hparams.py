@@ -70,6 +70,8 @@ GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
 #: samples each had a near-twin (nearest-neighbour layout distance 0.07 of the mean pairwise one, against 0.37
 #: for z in R^8 and 0.33-0.37 for overlapping crops of the exemplar). The λ = 0 loss is the same (method.md §8).
 V2_Z_DIM = 8
+#: With --v2-z map, z is read as a 16-channel 4x4 map: the paper's 256 numbers, placed on the grid.
+V2_Z_MAP_DIM = 256
 #: --v2-experts with --generator v2 --diversity auto: eight whole networks routed by z (64 px, 300 steps, λ = 0:
 #: layout 0.62-0.75 at 0.98-1.05x the one-network λ = 0 loss on bark, brick, gravel, leather; docs/method.md §8).
 V2_EXPERTS = 8

@@ -10,14 +10,15 @@ from texnet.paper.objective import DIVERSITY_SPACES
 from texnet.errors import ConfigError
 from texnet.paper.generators.base import PADDINGS
 from texnet.paper.generators.style_net import UPSAMPLING as STYLENET_UPSAMPLING
-from texnet.paper.generators.texture_net_v2 import UPSAMPLING as V2_UPSAMPLING
+from texnet.paper.generators.texture_net_v2 import UPSAMPLING as V2_UPSAMPLING, Z_INPUTS as V2_Z_INPUTS
 from texnet.io.data import SAMPLE_PHOTOS
 from texnet.paper.loss_network import layer_index
 from texnet.paper.normalization import NORMS
 from texnet.config.options import check_fields, option
 from texnet.config.vocab import ENTROPY_SCOPES
 from texnet.config.hparams import (ADD_STYLE, ADD_STYLE_DEFAULTS, EXPERTS_KAPPA, GENERATOR_LR, GENERATORS, STYLE,
-                                   STYLE_TRAINING, TASK_DEFAULTS, TASKS, TEXTURE, V2_EXPERTS, V2_Z_DIM)
+                                   STYLE_TRAINING, TASK_DEFAULTS, TASKS, TEXTURE, V2_EXPERTS, V2_Z_DIM,
+                                   V2_Z_MAP_DIM)
 from texnet.config.schema import LossConfig, device_option, from_dict, max_pixels_option, seed_option
 
 
@@ -71,7 +72,12 @@ class TrainConfig:
     v2_spatial_noise: int = option(0, "TextureNetV2: noise channels concatenated at every upsampling stage",
                                    low=0, commands=TEXTURE)
     #: How z enters TextureNetV2: "fc" (the paper's fully connected layers) or "map" (z as a 4x4 noise map
-    #: through convolutions: no fixed layout to collapse to; docs/method.md §8).
+    #: through convolutions: with --tileable and a resize upsampling no unit knows where it is, so every
+    #: arrangement has to come from the noise; docs/method.md §8).
+    v2_z: str = option("fc", "TextureNetV2: z through fully connected layers (fc, the paper) or as a 4x4 map",
+                       choices=V2_Z_INPUTS, commands=TEXTURE)
+    #: The paper is silent; 512 follows DCGAN. It holds most of a compact V2's weights with --v2-z map.
+    v2_hidden: int = option(512, "TextureNetV2 hidden width of the layers that read z", low=1, commands=TEXTURE)
     #: K whole TextureNetV2 networks, z's first coordinate picks one (1 = the paper's V2): K layouts at the λ = 0
     #: loss where one network collapses to one (docs/method.md §8; 8 measured, ~1.55x the training time).
     #: None: V2_EXPERTS with --generator v2 --diversity auto (the goal of issue 15 met there), else 1.
@@ -188,7 +194,7 @@ class TrainConfig:
         if cfg.diversity_space is None:
             cfg.diversity_space = "layout" if cfg.diversity == "auto" else "pixels"
         if cfg.z_dim is None:
-            cfg.z_dim = V2_Z_DIM
+            cfg.z_dim = V2_Z_DIM if cfg.v2_z == "fc" else V2_Z_MAP_DIM
         if cfg.v2_experts is None:
             cfg.v2_experts = V2_EXPERTS if cfg.task == "texture" and cfg.generator == "v2" and cfg.diversity == "auto" else 1
         if cfg.diversity_kappa is None:
@@ -263,7 +269,9 @@ class TrainConfig:
         if self.generator == "v2":
             extra = {k: v for k, v in (("tileable", self.tileable), ("spatial_noise", self.v2_spatial_noise),
                                        ("experts", self.v2_experts if self.v2_experts != 1 else 0),
-                                       ("base_channels", self.v2_width if self.v2_width != 512 else 0)) if v}
+                                       ("base_channels", self.v2_width if self.v2_width != 512 else 0),
+                                       ("hidden", self.v2_hidden if self.v2_hidden != 512 else 0),
+                                       ("z_input", self.v2_z if self.v2_z != "fc" else "")) if v}
             return "TextureNetV2", dict(size=self.size, z_dim=self.z_dim, norm=self.norm, upsample=self.v2_upsample,
                                         **extra)
         extra = {"styles": len(self.exemplars)} if len(self.exemplars) > 1 else {}
@@ -277,7 +285,7 @@ class TrainConfig:
 RENAMED_TRAIN_KEYS = {"texture": "exemplar", "texture_size": "exemplar_size"}
 #: Options removed after they were measured and lost (key -> the value that meant "off"; runs saved with that
 #: value still load, e.g. the bundled bark and burlap).
-REMOVED_TRAIN_KEYS = {"v2_z": "fc", "v2_refine": 0}
+REMOVED_TRAIN_KEYS = {"v2_refine": 0}
 
 
 def train_config_from_saved(data: Dict[str, Any]) -> TrainConfig:

@@ -15,9 +15,18 @@ default); `texnet train-texture` uses 8 (config.V2_Z_DIM, measured in docs/metho
 
 Options, all off by default (then the module, its state_dict and its
 outputs are exactly those of earlier versions). Levers measured and dropped
-(z read as a 4x4 map, extra 3x3 layers per stage) are in docs/method.md §8;
-their code is at commit 0839bd8.
+(extra 3x3 layers per stage) are in docs/method.md §8; their code is at
+commit 0839bd8.
 
+* `upsample` picks each stage's x2 layer (`upsampling.py`): the paper's
+  transposed convolution, or one of the checkerboard fixes measured in
+  docs/method.md §8.
+* `z_input="map"` reads z (N, z_dim) as a (z_dim/16)-channel 4x4 map through
+  a per-cell 1x1 conv and a 3x3 conv instead of the fully connected layers.
+  With `tileable` and a resize upsampling (nearest, bilinear, subpixel) no
+  unit knows where it is: a constant input gives a constant image, so the
+  network cannot settle on one picture that ignores its noise, and every
+  sample's arrangement comes from z and the spatial noise.
 * `tileable=True` makes the output periodic: the 4x4 map is treated as a
   torus, every transposed convolution runs on a circularly padded input and
   is cropped to one period, and every 3x3 convolution pads circularly. The
@@ -45,13 +54,16 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from texnet.errors import ConfigError
 from texnet.paper.normalization import make_norm
 from texnet.paper.generators.base import Generator, Size, randn
+from texnet.paper.generators.upsampling import UPSAMPLING, transposed_x2, upsample_x2
 
-UPSAMPLING = ("transposed", "nearest")
+
+
+#: How z enters: the paper's two fully connected layers, or read as a 4x4 map through convolutions.
+Z_INPUTS = ("fc", "map")
 
 
 def channels_at(resolution: int, base: int = 512, smallest: int = 16) -> int:
@@ -73,9 +85,11 @@ class TextureNetV2(Generator):
         tileable: bool = False,
         spatial_noise: int = 0,
         experts: int = 1,
+        z_input: str = "fc",
     ):
         extra = {k: v for k, v in (("tileable", bool(tileable)), ("spatial_noise", int(spatial_noise)),
-                                   ("experts", int(experts) if experts != 1 else 0)) if v}
+                                   ("experts", int(experts) if experts != 1 else 0),
+                                   ("z_input", z_input if z_input != "fc" else "")) if v}
         super().__init__(size=size, z_dim=z_dim, hidden=hidden, base_channels=base_channels, norm=norm, upsample=upsample,
                          **extra)
         if isinstance(experts, bool) or int(experts) != experts or experts < 1:
@@ -84,6 +98,10 @@ class TextureNetV2(Generator):
             raise ConfigError(f"spatial_noise must be >= 0 channels, got {spatial_noise}")
         if size < 8 or size & (size - 1):
             raise ConfigError(f"TextureNetV2 size must be a power of two >= 8 (it doubles a 4x4 map), got {size}")
+        if z_input not in Z_INPUTS:
+            raise ConfigError(f"z_input must be one of {', '.join(Z_INPUTS)}, not '{z_input}'")
+        if z_input == "map" and z_dim % 16:
+            raise ConfigError(f"z_input=map reads z as a 4x4 map: z_dim must be a multiple of 16, got {z_dim}")
         if upsample not in UPSAMPLING:
             raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING)}, not '{upsample}'")
         self.size = size
@@ -93,7 +111,12 @@ class TextureNetV2(Generator):
         padding_mode = "circular" if tileable else "zeros"
         c0 = channels_at(4, base_channels)
         self.c0 = c0
-        self.fc = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, c0 * 16))
+        self.z_input = z_input
+        if z_input == "fc":
+            self.fc = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, c0 * 16))
+        else:  # per-cell 1x1 then 3x3: no unit knows where it is on the (circular) 4x4 map
+            self.fc = nn.Sequential(nn.Conv2d(z_dim // 16, hidden, 1), nn.ReLU(inplace=True),
+                                    nn.Conv2d(hidden, c0, 3, padding=1, padding_mode=padding_mode))
         self.norm0 = make_norm(norm, c0)
         stages = []
         res, cin = 4, c0
@@ -101,11 +124,7 @@ class TextureNetV2(Generator):
             res *= 2
             cout = channels_at(res, base_channels)
             k_in = cin + self.spatial_noise
-            if upsample == "transposed":
-                up = nn.ConvTranspose2d(k_in, cout, 4, stride=2, padding=1, bias=norm == "none")
-            else:
-                up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                   nn.Conv2d(k_in, cout, 3, padding=1, bias=norm == "none", padding_mode=padding_mode))
+            up = upsample_x2(upsample, k_in, cout, bias=norm == "none", padding_mode=padding_mode)
             stages += [up, make_norm(norm, cout), nn.ReLU(inplace=True)]
             cin = cout
         self.body = nn.Sequential(*stages)
@@ -163,13 +182,9 @@ class TextureNetV2(Generator):
         return z, maps
 
     def _upsample(self, up: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if not (self.tileable and isinstance(up, nn.ConvTranspose2d)):
-            return up(x)
-        # On a torus: one circular pixel on each side gives every output position its full set of inputs;
-        # the period [3, 3 + 2n) lines up with the zero-padded layer's output, so weights mean the same.
-        n = x.shape[-1]
-        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="circular"), up.weight, up.bias, stride=2)
-        return y[..., 3 : 3 + 2 * n, 3 : 3 + 2 * n]
+        if isinstance(up, nn.ConvTranspose2d):
+            return transposed_x2(x, up, self.tileable)
+        return up(x)
 
     def _from_map(self, x: torch.Tensor, maps: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         """Everything after the fully connected layers: the 4x4 map (and noise maps) -> RGB."""
@@ -222,4 +237,6 @@ class TextureNetV2(Generator):
 
     def _render(self, z: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tensor:
         """One network's image for z (N, z_dim) and its noise maps."""
+        if self.z_input == "map":
+            return self._from_map(self.fc(z.view(-1, self.z_dim // 16, 4, 4)), maps)
         return self._from_map(self.fc(z).view(-1, self.c0, 4, 4), maps)
