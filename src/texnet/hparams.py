@@ -70,6 +70,12 @@ GENERATOR_LR = {"v1": 0.01, "v2": 1e-3, "stylenet": 1e-3}
 #: samples each had a near-twin (nearest-neighbour layout distance 0.07 of the mean pairwise one, against 0.37
 #: for z in R^8 and 0.33-0.37 for overlapping crops of the exemplar). The λ = 0 loss is the same (method.md §8).
 V2_Z_DIM = 8
+#: TextureNetV2's x2 layer: nearest + 3x3 conv, not the paper's transposed conv. At equal budget (64 px, 300 steps,
+#: batch 8, λ = 0; experiments/compare_upsampling.py) it scored texture loss 0.071 / 0.060 against 0.078 / 0.071
+#: (bark / brick) and checkerboard power 0.79x / 0.69x the exemplar crops' against 4.9x / 2.1x; blur after the
+#: transposed conv 0.094 / 0.076 at 0.57x / 0.86x (softer), sub-pixel (ICNR) 0.105 / 0.077 with the grain back
+#: (4.9x / 1.8x), bilinear 0.196 / 0.215 (smooth). docs/method.md §8.
+V2_UPSAMPLE = "nearest"
 #: With --v2-z map, z is read as a 16-channel 4x4 map: the paper's 256 numbers, placed on the grid.
 V2_Z_MAP_DIM = 256
 #: --v2-experts with --generator v2 --diversity auto: eight whole networks routed by z (64 px, 300 steps, λ = 0:
@@ -88,5 +94,5 @@ STYLE_TRAINING = STYLE + ADD_STYLE
 #: The paper's settings where texnet's defaults differ (Ulyanov et al. 2017 §4-6; texture_nets for the training
 #: schedule): z in R^256 through TextureNetV2's FC layers, the entropy in pixel space, one network per texture,
 #: a constant λ. texnet's defaults above trade these for measured gains on CPU budgets (docs/method.md §8).
-PAPER = {"v2_z_dim": 256, "diversity_space": "pixels", "v2_experts": 1, "diversity_target": 0.0,
+PAPER = {"v2_z_dim": 256, "v2_upsample": "transposed", "diversity_space": "pixels", "v2_experts": 1, "diversity_target": 0.0,
          "batch_size": 16, "lr_decay_every": 300}

@@ -164,9 +164,9 @@ class Reproduction:
 
     def _texture_cfg(self, **kw) -> TrainConfig:
         p = self.p
-        # z_dim: the paper's (hparams.PAPER; texnet's default V2_Z_DIM is measured for --diversity auto; method.md §8)
+        # z_dim and upsampling: the paper's (hparams.PAPER; texnet's defaults are measured: method.md §8)
         base = dict(task="texture", exemplar=self.texture, generator="v2", size=p.texture_size,
-                    z_dim=PAPER["v2_z_dim"],
+                    z_dim=PAPER["v2_z_dim"], v2_upsample=PAPER["v2_upsample"],
                     batch_size=p.texture_batch, steps=p.texture_steps, lr_step=p.texture_lr_step, seed=p.seed,
                     device=str(self.device), loss=self.texture_loss_cfg, v1_scales=p.v1_scales,
                     exemplar_size=p.exemplar_size, diversity_space=p.texture_diversity_space)

@@ -17,8 +17,8 @@ from texnet.paper.normalization import NORMS
 from texnet.config.options import check_fields, option
 from texnet.config.vocab import ENTROPY_SCOPES
 from texnet.config.hparams import (ADD_STYLE, ADD_STYLE_DEFAULTS, EXPERTS_KAPPA, GENERATOR_LR, GENERATORS, STYLE,
-                                   STYLE_TRAINING, TASK_DEFAULTS, TASKS, TEXTURE, V2_EXPERTS, V2_Z_DIM,
-                                   V2_Z_MAP_DIM)
+                                   STYLE_TRAINING, TASK_DEFAULTS, TASKS, TEXTURE, V2_EXPERTS, V2_UPSAMPLE,
+                                   V2_Z_DIM, V2_Z_MAP_DIM)
 from texnet.config.schema import LossConfig, device_option, from_dict, max_pixels_option, seed_option
 
 
@@ -63,7 +63,9 @@ class TrainConfig:
     #: layers (more layout variety for less loss with the entropy term, docs/method.md §8); 256 for --v2-z map.
     z_dim: Optional[int] = option(None, "TextureNetV2 noise size", low=1, commands=TEXTURE,
                                   default_text=f"{V2_Z_DIM} (the paper: 256; docs/method.md §8), 256 with --v2-z map")
-    v2_upsample: str = option("transposed", "TextureNetV2 upsampling (transposed, as the paper)",
+    #: V2_UPSAMPLE: nearest + conv, measured against the paper's transposed conv and three other fixes.
+    v2_upsample: str = option(V2_UPSAMPLE, "TextureNetV2 upsampling (the paper: transposed; nearest: no "
+                              "checkerboard, lower loss; docs/method.md §8)",
                               flag="--upsample", choices=V2_UPSAMPLING, commands=TEXTURE)
     #: TextureNetV2 with circular convolutions after its 4x4 map: periodic, seamless output (seams.seam_score).
     tileable: bool = option(False, "TextureNetV2: seamless, periodic samples (TextureNetV1 is tileable with its "
