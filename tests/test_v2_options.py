@@ -109,3 +109,19 @@ def test_v2_width_sets_the_channels_and_its_default_keeps_old_specs():
     name, kwargs = TrainConfig(**base, v2_width=64).resolved().generator_spec()
     g = build_generator(name, kwargs)
     assert g.c0 == 64 and g.to_rgb.in_channels == 16
+
+
+def test_resume_compares_the_network_built_not_options_of_other_generators():
+    """A StyleNet run saved while TextureNetV2's --upsample default was 'transposed' resumes after it became
+    'nearest'; a V2 run whose own upsampling differs is refused, naming it."""
+    from texnet.config import TrainConfig, to_dict
+    from texnet.config.train import resume_differences
+
+    style = TrainConfig(task="style", exemplar="sample:brick", generator="stylenet", size=16).resolved()
+    saved = {**to_dict(style), "v2_upsample": "transposed", "steps": 7}
+    assert resume_differences(saved, style) == []
+    assert resume_differences({**saved, "lr": 0.5}, style) == ["lr"]
+    v2 = TrainConfig(task="texture", exemplar="sample:brick", generator="v2", size=16).resolved()
+    assert v2.v2_upsample == "nearest"
+    assert resume_differences({**to_dict(v2), "v2_upsample": "transposed"}, v2) == ["v2_upsample"]
+    assert resume_differences({k: v for k, v in to_dict(v2).items() if k != "v2_upsample"}, v2) == ["v2_upsample"]

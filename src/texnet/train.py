@@ -24,7 +24,8 @@ from texnet import distributed
 from texnet.extras.auto_lambda import kappa_at, layout_target
 from texnet.checkpoints import (extend_trained_stylenet, file_digest, generator_from_checkpoint, init_weights,
                                 load_checkpoint, save_checkpoint)
-from texnet.config import TrainConfig, to_dict, train_config_from_saved
+from texnet.config import TrainConfig, to_dict
+from texnet.config.train import resume_differences
 from texnet.io.data import SAMPLE_PHOTOS, ContentFolder
 from texnet.errors import CheckpointError, TexnetError, TrainingDiverged, TrainingInterrupted, clip  # noqa: F401
 from texnet.io.claims import remove_temp_files
@@ -150,16 +151,10 @@ class Trainer:
         return data
 
     def _check_resumable(self, data) -> None:
-        try:  # settings newer than the checkpoint (also inside `loss`) count as their defaults
-            saved = to_dict(train_config_from_saved(data.get("train_config")))
-        except TexnetError:
-            saved = data.get("train_config") or {}
-        mine = to_dict(self.cfg)
-        differs = [k for k in mine if k not in ("steps", "checkpoint_every", "checkpoint_minutes", "sample_every", "device")
-                   and saved.get(k) != mine[k]]
+        differs = resume_differences(data.get("train_config"), self.cfg)
         if differs:
             raise CheckpointError(
-                f"cannot resume: the checkpoint was trained with different settings for {', '.join(sorted(differs))} "
+                f"cannot resume: the checkpoint was trained with different settings for {', '.join(differs)} "
                 "(only --steps, --checkpoint-every, --sample-every and --device may change)"
             )
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from texnet.extras.auto_lambda import AUTO_KAPPA, LAYOUT_TARGET, check_diversity, parse_diversity
 from texnet.paper.objective import DIVERSITY_SPACES
-from texnet.errors import ConfigError
+from texnet.errors import ConfigError, TexnetError
 from texnet.paper.generators.base import PADDINGS
 from texnet.paper.generators.style_net import UPSAMPLING as STYLENET_UPSAMPLING
 from texnet.paper.generators.texture_net_v2 import UPSAMPLING as V2_UPSAMPLING, Z_INPUTS as V2_Z_INPUTS
@@ -19,7 +19,7 @@ from texnet.config.vocab import ENTROPY_SCOPES
 from texnet.config.hparams import (ADD_STYLE, ADD_STYLE_DEFAULTS, EXPERTS_KAPPA, GENERATOR_LR, GENERATORS, STYLE,
                                    STYLE_TRAINING, TASK_DEFAULTS, TASKS, TEXTURE, V2_EXPERTS, V2_UPSAMPLE,
                                    V2_Z_DIM, V2_Z_MAP_DIM)
-from texnet.config.schema import LossConfig, device_option, from_dict, max_pixels_option, seed_option
+from texnet.config.schema import LossConfig, device_option, from_dict, max_pixels_option, seed_option, to_dict
 
 
 @dataclass
@@ -301,5 +301,28 @@ def train_config_from_saved(data: Dict[str, Any]) -> TrainConfig:
     if data.get("diversity_target", None) is None:
         data["diversity_target"] = 0.0
     data.setdefault("v2_experts", 1)  # before --v2-experts, every V2 was one network
+    data.setdefault("v2_upsample", "transposed")  # before --upsample, every V2 had the paper's layer
     data.setdefault("diversity_kappa", AUTO_KAPPA)
     return from_dict(TrainConfig, data)
+
+
+#: What `--resume` lets change: how long, how often to save, where to run.
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "checkpoint_minutes", "sample_every", "device")
+#: Options read only by generator_spec(): a resume compares the network they build, so an option of another
+#: generator (a StyleNet run saved before --upsample's V2 default changed) never blocks it.
+GENERATOR_FIELDS = ("norm", "v1_scales", "v1_channels", "padding", "z_dim", "v2_upsample", "tileable",
+                    "v2_spatial_noise", "v2_z", "v2_hidden", "v2_experts", "v2_width", "stylenet_channels",
+                    "noise_channels", "stylenet_upsample")
+
+
+def resume_differences(saved: Dict[str, Any], cfg: TrainConfig) -> List[str]:
+    """The settings of `cfg` that differ from a checkpoint's saved config, other than RESUMABLE_CHANGES."""
+    try:  # settings newer than the checkpoint (also inside `loss`) count as their defaults
+        old: Optional[TrainConfig] = train_config_from_saved(saved)
+        before = to_dict(old)
+    except TexnetError:
+        old, before = None, dict(saved or {})
+    now = to_dict(cfg)
+    same_network = old is not None and old.generator_spec() == cfg.generator_spec()
+    return sorted(k for k in now if k not in RESUMABLE_CHANGES and before.get(k) != now[k]
+                  and not (same_network and k in GENERATOR_FIELDS))
