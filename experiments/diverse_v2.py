@@ -10,12 +10,14 @@ texture loss of the `lambda0` run of the same texture and seed, in <= 3 MB as sh
 
     OMP_NUM_THREADS=1 PYTHONPATH=src nice python experiments/diverse_v2.py --only bark brick --variants lambda0 map_nn
     PYTHONPATH=src python experiments/diverse_v2.py --report          # table + 8-sample strips of every run so far
+    PYTHONPATH=src python experiments/diverse_v2.py --report --figure bark   # + the docs' figure
 
 Runs, results (one JSON line per run) and the picture go to experiments/results/diverse_v2/ (git-ignored).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import subprocess
@@ -30,6 +32,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import markdown_table  # noqa: E402
 
 from texnet.apps.evaluate import evaluate_model  # noqa: E402
+from texnet.build import build_loss  # noqa: E402
+from texnet.config import TrainConfig  # noqa: E402
+from texnet.extras.exemplars import training_exemplar  # noqa: E402
+from texnet.extras.metrics import (FEATURE_DIVERSITY_LAYERS, layout_diversity, layout_nn, quality,  # noqa: E402
+                                   random_crops)
+from texnet.extras.spectra import exemplar_stride_power_ratio  # noqa: E402
+from texnet.paper.diversity import LAYOUT_LAYERS  # noqa: E402
 from texnet.checkpoints import load  # noqa: E402
 from texnet.io.bundled import compact  # noqa: E402
 from texnet.io.images import make_grid, save_image  # noqa: E402
@@ -81,6 +90,22 @@ def score(out: Path) -> dict:
             "parameters": load(out / "model.pt").num_parameters(), "mb": shipped_mb(out / "model.pt")}
 
 
+def crops_row(data: Path, texture: str) -> dict:
+    """The real texture under the same judge: 16 random 64-px crops of the 128-px exemplar, scored like samples
+    (crops vary in their statistics as a layout-rich sample would; the λ = 0 network tunes one image to them)."""
+    cfg = TrainConfig(task="texture", exemplar=str(data / "textures" / f"{texture}.png"), generator="v2", size=64,
+                      exemplar_size=128).resolved()
+    exemplar = training_exemplar(cfg)
+    loss = build_loss(dataclasses.replace(cfg.loss, precision="fp32"), exemplar, with_content=False, device="cpu",
+                      extra_layers=FEATURE_DIVERSITY_LAYERS + LAYOUT_LAYERS)
+    with torch.no_grad():
+        crops = random_crops(exemplar, 16, 64, seed=1)
+        return {"texture": texture, "variant": "crops", "seed": 1, "texture_loss": quality(crops, loss)["texture"],
+                "layout": layout_diversity(crops, exemplar, loss.net, seed=0),
+                "layout_nn": layout_nn(crops, exemplar, loss.net, seed=0),
+                "stride_power_ratio": exemplar_stride_power_ratio(crops, exemplar, seed=0), "parameters": 0, "mb": 0.0}
+
+
 def shipped_mb(model: Path) -> float:
     """The size the network would ship at: `texnet.io.bundled.compact` (fp16, int8 rows for large tensors)."""
     buf = io.BytesIO()
@@ -90,9 +115,9 @@ def shipped_mb(model: Path) -> float:
 
 def mb(row: dict) -> float:
     """Shipped size; rows scored before it was recorded are measured from their run folder now."""
-    if "mb" not in row:
+    if "mb" not in row and row["variant"] != "crops":
         row["mb"] = shipped_mb(run_dir(row["texture"], row["variant"], row["seed"]) / "model.pt")
-    return row["mb"]
+    return row.get("mb", 0.0)
 
 
 def report(rows: list) -> None:
@@ -110,6 +135,8 @@ def report(rows: list) -> None:
                           "MB shipped", "goal"], table))
     tiles, captions = [], []
     for r in rows:
+        if r["variant"] == "crops":
+            continue
         g = load(run_dir(r["texture"], r["variant"], r["seed"]) / "model.pt").float().eval()
         with torch.no_grad():
             x = g.generate(8, seed=123)
@@ -118,13 +145,43 @@ def report(rows: list) -> None:
     save_image(make_grid(tiles, ncol=8, captions=captions), OUT / "samples.png")
 
 
+#: The docs' figure: one row of 6 samples per run, then crops of the exemplar (docs/method.md §8).
+FIGURE_ROWS = ("lambda0", "lambda0_nn", "map_nn", "map_nn_w256", "map_nn_1500", "map_sp")
+FIGURE = ROOT / "docs" / "images" / "diverse_v2_{texture}.jpg"
+
+
+def figure(data: Path, texture: str, rows: list) -> Path:
+    """Six samples (seed 123, 2x nearest) of each FIGURE_ROWS run of `texture`, captioned with its numbers."""
+    import torch.nn.functional as F
+
+    from texnet.io.images import load_image, resize
+
+    scored = {r["variant"]: r for r in rows if r["texture"] == texture and r["seed"] == 0}
+    base = scored["lambda0"]["texture_loss"]
+    tiles, captions = [], []
+    for variant in (v for v in FIGURE_ROWS if v in scored):
+        r = scored[variant]
+        g = load(run_dir(texture, variant, 0) / "model.pt").float().eval()
+        with torch.no_grad():
+            tiles += list(F.interpolate(g.generate(6, seed=123), scale_factor=2, mode="nearest"))
+        captions += [f"{variant}: loss {r['texture_loss'] / base:.1f}x λ=0, nearest-neighbour layout "
+                     f"{r['layout_nn']:.2f}"] + [""] * 5
+    crops = random_crops(resize(load_image(data / "textures" / f"{texture}.png"), 128), 6, 64, seed=5)
+    tiles += list(F.interpolate(crops, scale_factor=2, mode="nearest"))
+    captions += ["crops of the exemplar"] + [""] * 5
+    path = Path(str(FIGURE).format(texture=texture))
+    save_image(make_grid(tiles, ncol=6, captions=captions), path, quality=75)
+    return path
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--only", nargs="*", default=["bark", "brick"])
-    ap.add_argument("--variants", nargs="*", default=["lambda0", "map_nn"], choices=tuple(VARIANTS))
+    ap.add_argument("--variants", nargs="*", default=["lambda0", "map_nn"], choices=tuple(VARIANTS) + ("crops",))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--report", action="store_true", help="only the table and picture of the results so far")
+    ap.add_argument("--figure", metavar="TEXTURE", help="also write docs/images/diverse_v2_TEXTURE.jpg")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -135,14 +192,20 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             for texture in args.only:
                 for variant in args.variants:
-                    if (texture, variant, seed) in done:
+                    if (texture, variant, 1 if variant == "crops" else seed) in done:
                         continue
-                    row = {"texture": texture, "variant": variant, "seed": seed,
-                           **score(train(Path(args.data), texture, variant, seed))}
+                    if variant == "crops":
+                        row = crops_row(Path(args.data), texture)
+                    else:
+                        row = {"texture": texture, "variant": variant, "seed": seed,
+                               **score(train(Path(args.data), texture, variant, seed))}
                     with results.open("a") as f:
                         f.write(json.dumps(row) + "\n")
                     print(row, flush=True)
-    report([json.loads(line) for line in results.open()] if results.is_file() else [])
+    rows = [json.loads(line) for line in results.open()] if results.is_file() else []
+    report(rows)
+    if args.figure:
+        print(f"wrote {figure(Path(args.data), args.figure, rows)}")
 
 
 if __name__ == "__main__":
