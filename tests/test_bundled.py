@@ -13,12 +13,13 @@ from texnet.checkpoints import load
 #: sha256 of every shipped weights file. A change here is a retrained network (update the card with it) or a
 #: change of stored metadata, whose weights tests/test_bundled_portable.py holds bit-identical.
 PINNED = {
-    "bark": "af56e3b5dbb7d7f8310e3c076e6a1fd2c03888e539b063b4ecca843e8ef83503",
+    "bark": "4bed467540e96fc8c6620db62a2ac59de1d6a24d716d4d4989d31547005b7353",
     "brick": "143443384ef26b2d80e4a1fa85a57d55b5373e4167d9dd0ee5700ebbb955ae3a",
+    "brick_gray": "021eba7b7b350a4560145f23dcc82e739d4cad9883244f74221b65310b0bcbaa",
     "burlap": "b871968034ac655ba45a1fabec37acb109fea092f6831a80dd58c75e307bb91f",
     "cafe_terrace": "12ec51ec94ce3771571fb0c941bc87c9b15e65c9cad53d57884e2ebc2689e9d1",
     "composition_viii": "30f7125cac69c0d703055f0c568ccd80e7a7f2d421db64b4517ac2dae8d54417",
-    "great_wave": "a333c0e2c850c920f23e2dbee280e4b11abbb57ba9cb1efc8dc9aee491ad9068",
+    "great_wave": "22aced1f3a77207fa8f70bc7693e09a40c9f11a96691c8eaef687968c8881486",
     "painting_base": "4d089ba41bafb34bdfb7118a53b244fef51a238a0c4c9fa124e4ba57fb0b04be",
     "rock": "6041411a4d7b1507fd08559dc4b8feb5d6c13cbe7fa6546ca1d30dc0bc5d96fc",
     "scream": "3649c133fab13220d8b111fc4193b0cc03c4a756f0378a58f0fe0f43d06bc9f7",

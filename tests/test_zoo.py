@@ -33,11 +33,14 @@ def test_every_recipe_is_a_valid_training_command(name, tmp_path):
         assert (stage2.size, stage2.batch_size, stage2.init) == (256, 1, str(init))
         assert stage2.stylenet_channels == stage1.stylenet_channels and stage2.exemplar == stage1.exemplar
     else:
-        assert (cfg.diversity == "auto") == bool(r.get("companion"))
-        if r.get("companion"):
+        # every TextureNetV2 card compares its loss with a λ = 0 V2 of the same budget; a V1 has none
+        assert (cfg.generator == "v2") == bool(r.get("lambda0"))
+        if r.get("lambda0"):
             companion = zoo._config_of(zoo._argv(r, tmp_path / "data", tmp_path / "photos", tmp_path / "c",
                                                  lambda0=True))
             assert companion.diversity == 0.0 and companion.steps == cfg.steps and companion.size == cfg.size
+            assert companion.generator == "v2" and companion.v2_z == "fc" and companion.exemplar == cfg.exemplar
+            assert companion.v2_upsample == cfg.v2_upsample
 
 
 def test_a_tiny_recipe_trains_is_reused_measured_bundled_and_loads_by_name(tmp_path, monkeypatch, capsys, one_thread):

@@ -56,20 +56,27 @@ def network_sections(root, size: int, log=print) -> Tuple[List[Section], Dict[st
             "Each caption gives that forward pass's time on this machine."], figs))
     textures = _pick("texture", DEMO_TEXTURE_NETWORKS)
     if textures:
-        figs = []
+        figs, mapped = [], []
         for name in textures:
             g, card = load(name), bundled.card(name)
+            if g.config.get("z_input") == "map":
+                mapped.append(name)
             tex_size = card["declared"].get("output_size") or size
             samples, seconds = _timed(lambda: g.generate(4, size=tex_size, seed=0))
             fname = f"networks/{name}_samples.jpg"
             save_image(make_grid(list(samples), ncol=4), root.file(fname), quality=90)
+            nn = card.get("quality", {}).get("layout_nn")
+            spread = f", nearest-neighbour layout {nn:.2f}" if nn is not None else ""
             figs.append(Figure(fname, f"{name} ({card['architecture']}): 4 samples at {tex_size} px in "
-                                      f"{seconds * 1e3:.0f} ms", width=520))
+                                      f"{seconds * 1e3:.0f} ms{spread}", width=520))
             log(f"[demo] sampled {name}")
         sections.append(Section("Textures from bundled networks (fresh noise, new samples)", [
-            "Each row: four samples of one network from different noise. Texture networks with the Julesz "
-            "entropy term (TextureNetV2, <code>--diversity auto</code>) differ in layout, not only in brightness; "
-            "TextureNetV1 networks sample any size and tile (<code>texnet sample --model NAME --size 1024 "
+            "Each row: four samples of one network from different noise; each caption says how far apart their "
+            "arrangements are (nearest-neighbour layout: 0 = a repeated picture, 1 = as far apart as crops of the "
+            "real texture, from the network's card). "
+            + (f"{' and '.join(mapped)} read{'s its' if len(mapped) == 1 else ' their'} noise as a map "
+               "(<code>--v2-z map</code>), so no arrangement is fixed in the weights. " if mapped else "")
+            + "TextureNetV1 networks sample any size and tile (<code>texnet sample --model NAME --size 1024 "
             "--tile-preview</code>)."], figs))
     return sections, compare
 

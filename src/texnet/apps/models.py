@@ -55,11 +55,14 @@ def quality_row(c: Dict) -> List[str]:
         return [c["name"], f"{q.get('size', '?')} px / {q.get('style_size', '?')} px",
                 f"{q.get('style_ratio', float('nan')):.2f}×", f"{q.get('content_ratio', float('nan')):.2f}×",
                 "", "", ""]
-    base = q.get("lambda0") or {}
-    loss_ratio = q["texture_loss"] / base["texture_loss"] if base.get("texture_loss") else None
+    base, crops = q.get("lambda0") or {}, q.get("crops") or {}
+    ratios = [f"{q['texture_loss'] / ref['texture_loss']:.1f}× {what}" for ref, what in
+              ((base, "λ=0"), (crops, "the exemplar's crops")) if ref.get("texture_loss") and "texture_loss" in q]
+    nn = f", nearest neighbour {q['layout_nn']:.2f}" if "layout_nn" in q else ""
+    grain = f"; checkerboard {q['stride_power_ratio']:.2f}× the crops'" if "stride_power_ratio" in q else ""
     return [c["name"], f"{c['architecture']}",
-            f"{q.get('texture_loss', float('nan')):.4f}" + (f" ({loss_ratio:.2f}× λ=0)" if loss_ratio else ""), "",
-            f"{q.get('layout', float('nan')):.2f}" + (f" (λ=0: {base['layout']:.2f})" if base else ""),
+            f"{q.get('texture_loss', float('nan')):.4f}" + (f" ({', '.join(ratios)})" if ratios else ""), "",
+            f"{q.get('layout', float('nan')):.2f}{nn}" + (f" (λ=0: {base['layout']:.2f})" if base else "") + grain,
             f"{q.get('structure', float('nan')):.3f}" + (f" (λ=0: {base['structure']:.3f})" if base else ""),
             f"{q.get('features', float('nan')):.3f}" + (f" (λ=0: {base['features']:.3f})" if base else "")]
 

@@ -56,8 +56,14 @@ DEFAULT_STYLE_STEPS = 800
 #: this was the lever that lowered all four held-out medians at once (starry_night, +300 steps: VGG style
 #: 4.91 -> 4.26x, content 2.11 -> 2.06x); the same time on stage 1's recipe moved them 2 %. 2000 steps: about
 #: 16 CPU-minutes, and the lr schedule's first decay (hparams: every 2000 steps) is not reached.
-STYLE_STAGE2 = ["--channels", "16", "--size", "256", "--style-size", "256", "--batch-size", "1", "--seed", "0",
-                "--steps", "2000"]
+STYLE_STAGE2 = ["--channels", "16", "--size", "256", "--style-size", "256", "--batch-size", "1", "--seed", "0"]
+STAGE2_DEFAULT_STEPS = 2000
+#: Stage-2 steps where a network shipped longer (the same run continued with --resume; bench_style_quality.py on
+#: its 6 held-out photos). great_wave at 4000: VGG style 2.80 -> 2.58x, content 2.00 -> 1.84x, EfficientNet
+#: style 1.06 -> 1.05x, content 1.22 -> 1.17x; at 6000 VGG style and EfficientNet style rose again (2.65x,
+#: 1.10x). starry_night at 4000 gained under VGG (3.45 -> 3.31x) but lost under EfficientNet (style 1.05 ->
+#: 1.10x), so it stays at 2000.
+STAGE2_STEPS = {"great_wave": 4000}
 #: Declared use: strokes match the painting at 256 px when the output's long side is 512 px (2x the crop).
 STYLE_DECLARED = {"output_size": 512, "style_size": 256}
 #: content-train photos no StyleNet recipe trains on: held out for bench_style_quality.py (thin structure
@@ -83,16 +89,31 @@ BASE_ARGS = ["--channels", "16", "--size", "256", "--style-size", "256", "--batc
 
 GIMP = "gimp-data 2.10.34 (Debian) pattern"
 GIMP_LICENCE = "GPL-3+ (gimp-data patterns): not shipped"
-#: Texture networks: (name, title, exemplar, provenance, licence, generator flags). The V2s are one network each
-#: (--v2-experts 1, as they were trained): eight would ship as 8 x 6.8 MB.
+#: TextureNetV2s whose every sample is its own texture (issue 34; docs/method.md §8): z read as a circular 4x4
+#: map, nearest upsampling, 8 noise channels at every stage. With no unit knowing where it is the network cannot
+#: settle on one picture, so no entropy term is needed. Width 384: 2.2 M weights, 2.2 MB shipped (512: 4.0 MB).
+#: Kept where the samples look like the exemplar (bark, brick_gray). Tried and not shipped, same recipe: leather
+#: (a grey-brown cast over blotches where the exemplar is deep red) and hr_pastel_paper_02 (short straight strokes
+#: on a grid where the exemplar has curled fibres).
+V2_VARIED = ["--generator", "v2", "--v2-z", "map", "--tileable", "--v2-spatial-noise", "8", "--v2-width", "384",
+             "--v2-hidden", "384"]
+#: burlap keeps the network bundled since 2026-12-02: the paper's V2 with the entropy term, one network, the
+#: transposed layer (the default then, pinned here so the recipe rebuilds it). Both replacements tried on
+#: 2026-12-08 looked worse: the map V2 broke the weave into a maze of thread pieces, and this recipe with nearest
+#: upsampling wove the right half of every sample alike and painted changing smudges on the left (its numbers,
+#: 0.55x the λ = 0 loss at nearest-neighbour layout 0.58, say otherwise: docs/method.md §8).
+V2_AUTO = ["--generator", "v2", "--diversity", "auto", "--v2-experts", "1", "--upsample", "transposed"]
+#: The λ = 0 network a V2's card compares its loss with: the paper's V2 (fully connected z), texnet's defaults.
+V2_REFERENCE = ["--generator", "v2"]
+#: Texture networks: (name, title, exemplar, provenance, licence, generator flags).
 TEXTURES: List[Tuple[str, str, str, str, str, List[str]]] = [
-    ("bark", "tree bark (stochastic, brown)", "textures/bark.png", f"{GIMP} Wood/bark.pat", GIMP_LICENCE,
-     ["--generator", "v2", "--diversity", "auto", "--v2-experts", "1"]),
-    #: TextureNetV1: a TextureNetV2 ships as 6.8 MB even in int8, and the wheel's budget holds two of them.
+    ("bark", "tree bark (stochastic, brown)", "textures/bark.png", f"{GIMP} Wood/bark.pat", GIMP_LICENCE, V2_VARIED),
     ("rock", "rocks (stochastic, grey-brown, large elements), any size, tileable", "textures/rock.png",
      f"{GIMP} Stone/rock.pat", GIMP_LICENCE, ["--generator", "v1"]),
     ("burlap", "burlap weave (regular, fine)", "textures/burlap.png", f"{GIMP} Fabric/burlap.pat", GIMP_LICENCE,
-     ["--generator", "v2", "--diversity", "auto", "--v2-experts", "1"]),
+     V2_AUTO),
+    ("brick_gray", "grey brick wall (regular, long bricks)", "textures/brick_gray.png",
+     "scikit-image 0.26.0 skimage/data/brick.png (CC0Textures)", "CC0 (image); not shipped", V2_VARIED),
     ("brick", "red bricks (regular), any size, tileable", "textures/brick.png", f"{GIMP} Stone/brick.pat",
      GIMP_LICENCE, ["--generator", "v1"]),
     ("stone", "stone wall (irregular, colour), any size, tileable", "textures/stone33.png",
@@ -107,7 +128,7 @@ def recipes() -> Dict[str, Dict[str, Any]]:
     out = {}
     for name, title, ex, prov, lic, thumb in STYLES:
         steps = str(STYLE_STEPS.get(name, DEFAULT_STYLE_STEPS))
-        out[name] = dict(kind="style", command="train-style", exemplar=ex, args=["--style", ex, *STYLE_STAGE2],
+        out[name] = dict(kind="style", command="train-style", exemplar=ex, args=["--style", ex, *STYLE_STAGE2, "--steps", str(STAGE2_STEPS.get(name, STAGE2_DEFAULT_STEPS))],
                          stage1=["--style", ex, *STYLE_STAGE1, "--steps", steps],
                          title=title, provenance=f"{title}; {prov}; {PAINTINGS_PD}", licence=lic, thumbnail=thumb,
                          declared=dict(STYLE_DECLARED))
@@ -124,7 +145,8 @@ def recipes() -> Dict[str, Dict[str, Any]]:
         declared = {"any_size": True, "tileable": True, "gallery_size": 256} if v1 else {"output_size": 128}
         out[name] = dict(kind="texture", command="train-texture", exemplar=ex, args=["--texture", ex, *gen, *TEXTURE_ARGS],
                          title=title, provenance=f"{title}; {prov}", licence=lic, thumbnail=False, declared=declared,
-                         companion="--diversity" in gen)
+                         **({} if v1 else {"lambda0": ["--texture", ex, *V2_REFERENCE, *TEXTURE_ARGS,
+                                                        *(["--upsample", "transposed"] if "transposed" in gen else [])]}))
     return out
 
 
@@ -146,10 +168,8 @@ class ZooConfig:
 def _argv(recipe: Dict[str, Any], data: Path, content: Path, out: Path, lambda0: bool = False,
           stage1: bool = False, init: Optional[Path] = None) -> List[str]:
     exemplars = recipe.get("exemplars", [recipe["exemplar"]])
-    args = [str(data / a) if a in exemplars else a for a in recipe["stage1" if stage1 else "args"]]
-    if lambda0:
-        i = args.index("--diversity")
-        del args[i:i + 2]
+    key = "lambda0" if lambda0 else "stage1" if stage1 else "args"
+    args = [str(data / a) if a in exemplars else a for a in recipe[key]]
     if recipe["kind"] == "style":
         args += ["--content-dir", str(content)]
     if init is not None:
@@ -233,7 +253,7 @@ def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, wor
             companion: Optional[Path]) -> Dict[str, Any]:
     """The card's quality section."""
     from texnet.checkpoints import load
-    from texnet.apps.zoo_quality import stylenet_quality, texture_quality
+    from texnet.apps.zoo_quality import crops_quality, stylenet_quality, texture_quality
 
     g = load(model_path)
     exemplar = str(data / recipe["exemplar"])
@@ -244,6 +264,7 @@ def measure(name: str, recipe: Dict[str, Any], model_path: Path, data: Path, wor
     q = texture_quality(g, exemplar, size=size)
     if companion is not None:
         q["lambda0"] = texture_quality(load(companion / "model.pt"), exemplar, size=size)
+        q["crops"] = crops_quality(exemplar, size)
     return q
 
 
@@ -332,7 +353,7 @@ def zoo(args) -> int:
         argv = _argv(r, data, photos, work / name, init=init)
         run = work / name if cfg.action == "measure" else train_recipe(argv, work / name)
         companion = None
-        if r.get("companion"):
+        if r.get("lambda0"):
             companion = work / f"{name}_lambda0"
             if cfg.action == "build":
                 train_recipe(_argv(r, data, photos, companion, lambda0=True), companion)

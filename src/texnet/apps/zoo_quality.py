@@ -23,7 +23,7 @@ from texnet.extras.exemplars import load_exemplar
 from texnet.io.images import load_image, save_image
 from texnet.render.inference import stylize_image
 from texnet.build import build_loss
-from texnet.extras.metrics import diversity, layout_diversity, layout_nn, quality
+from texnet.extras.metrics import diversity, layout_diversity, layout_nn, quality, random_crops
 from texnet.extras.spectra import exemplar_stride_power_ratio, stride_power_ratio
 from texnet.optimize import run_optimization
 
@@ -92,6 +92,14 @@ def texture_quality(generator, exemplar: str, exemplar_size: Optional[int] = Non
     image = load_exemplar(exemplar, "texture", LossConfig().texture_layers, size=exemplar_size)
     samples = generator.float().eval().generate(TEXTURE_SAMPLES, size=size, seed=TEXTURE_SEED)
     return score_samples(samples, image)
+
+
+def crops_quality(exemplar: str, size: int, exemplar_size: Optional[int] = None) -> Dict[str, float]:
+    """The real texture under the same judge: TEXTURE_SAMPLES random crops of the exemplar at the samples' size.
+    A crop's statistics wander as a layout-rich sample's do (bark's 128-px crops: 28x the loss of a λ = 0
+    network, which tunes one picture to the whole exemplar), so it is the scale a sample's loss reads against."""
+    image = load_exemplar(exemplar, "texture", LossConfig().texture_layers, size=exemplar_size)
+    return score_samples(random_crops(image, TEXTURE_SAMPLES, size, seed=1), image)
 
 
 def score_samples(samples, image) -> Dict[str, float]:
