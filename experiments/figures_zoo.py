@@ -83,7 +83,8 @@ def main() -> None:
                 strip.append(resize(load_image(out / "coffee_stylized.png"), 320))
                 caps.append(f"--style-scale {s:g}")
             make_grid(strip, ncol=len(strip), captions=caps).convert("RGB").save(IMAGES / "style_scale.jpg", quality=85)
-    print(f"wrote {IMAGES}/bundled_styles.jpg, bundled_textures.jpg, style_scale.jpg")
+    print(f"wrote {IMAGES}/" + ("bundled_textures.jpg" if not styles else
+                                "bundled_styles.jpg, bundled_textures.jpg, style_scale.jpg"))
     from texnet.apps.models import QUALITY_HEADER, quality_row
 
     rows = [QUALITY_HEADER] + [quality_row(bundled.card(n)) for n in bundled.names()]
