@@ -171,3 +171,30 @@ def test_a_two_stage_style_recipe_builds_its_card_with_both_stages(tmp_path, mon
     assert card["training"]["steps"] == 1 and card["training"]["stage1"]["steps"] == 2
     assert card["training"]["command"][-4:] == ["--init", "STAGE1/model.pt", "--out", "RUN"]
     assert card["training"]["config"]["init"] == "STAGE1/model.pt"
+
+
+def test_a_texture_cards_row_reads_its_loss_against_lambda0_and_the_crops():
+    """The models table: loss ratios to the λ = 0 network and to the exemplar's crops, nearest-neighbour layout and
+    checkerboard where the card has them; an older card without them still gives its row."""
+    from texnet.apps.models import QUALITY_HEADER, quality_row
+
+    q = {"texture_loss": 0.2, "layout": 0.8, "layout_nn": 0.75, "stride_power_ratio": 1.2, "structure": 0.2,
+         "features": 0.7, "lambda0": {"texture_loss": 0.02, "layout": 0.0, "structure": 0.0, "features": 0.0},
+         "crops": {"texture_loss": 0.5}}
+    row = quality_row({"name": "t", "kind": "texture", "architecture": "TextureNetV2", "quality": q})
+    assert len(row) == len(QUALITY_HEADER)
+    assert "10.0× λ=0" in row[2] and "0.4× the exemplar's crops" in row[2]
+    assert "nearest neighbour 0.75" in row[4] and "checkerboard 1.20×" in row[4]
+    old = quality_row({"name": "t", "kind": "texture", "architecture": "TextureNetV1",
+                       "quality": {"texture_loss": 0.2, "layout": 0.8, "structure": 0.2, "features": 0.7}})
+    assert old[2] == "0.2000" and old[4] == "0.80"
+
+
+def test_crops_quality_scores_real_crops_as_varied_as_the_exemplar(tmp_path):
+    """The card's reference row: crops of a texture are as far apart as crops (layout about 1), no checkerboard."""
+    from texnet.apps.zoo_quality import crops_quality
+
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((96, 96, 3)) * 255).astype(np.uint8)).save(tmp_path / "noise.png")
+    q = crops_quality(str(tmp_path / "noise.png"), 32)
+    assert q["texture_loss"] > 0 and 0.5 < q["layout"] < 2 and 0.5 < q["stride_power_ratio"] < 2
