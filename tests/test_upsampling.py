@@ -94,3 +94,9 @@ def test_the_paper_network_keeps_its_config_keys():
     """Options at their defaults leave no trace in the config, so older checkpoints keep the same form."""
     assert "z_input" not in TextureNetV2(**SMALL).config
     assert TextureNetV2(**SMALL, z_input="map").config["z_input"] == "map"
+
+
+def test_a_map_network_says_why_its_size_is_fixed():
+    g = TextureNetV2(**SMALL, z_input="map", tileable=True, upsample="nearest")
+    with pytest.raises(ConfigError, match="32x32 images only .it reads its noise as one 4x4 map.; got 64x64"):
+        g.generate(1, 64)

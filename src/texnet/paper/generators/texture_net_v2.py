@@ -139,9 +139,11 @@ class TextureNetV2(Generator):
     def check_size(self, size: Size):
         h, w = super().check_size(size)
         if (h, w) != (self.size, self.size):
+            why = ("it reads its noise as one 4x4 map" if self.z_input == "map" else
+                   "its first layers are fully connected")
             raise ConfigError(
-                f"TextureNetV2 makes {self.size}x{self.size} images only (its first layers are fully "
-                f"connected); got {w}x{h}. Use TextureNetV1 for arbitrary sizes"
+                f"TextureNetV2 makes {self.size}x{self.size} images only ({why}); got {w}x{h}. "
+                "Use TextureNetV1 for arbitrary sizes"
             )
         return h, w
 
