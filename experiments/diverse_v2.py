@@ -11,6 +11,7 @@ texture loss of the `lambda0_nn` run (texnet's default V2 at λ = 0) of the same
     OMP_NUM_THREADS=1 PYTHONPATH=src nice python experiments/diverse_v2.py --only bark brick --variants lambda0 map_nn
     PYTHONPATH=src python experiments/diverse_v2.py --report          # table + 8-sample strips of every run so far
     PYTHONPATH=src python experiments/diverse_v2.py --report --figure bark   # + the docs' figure
+    PYTHONPATH=src python experiments/diverse_v2.py --only all --variants lambda0_nn map_w384 crops --per-texture
 
 Runs, results (one JSON line per run) and the picture go to experiments/results/diverse_v2/ (git-ignored).
 """
@@ -158,6 +159,28 @@ def report(rows: list) -> None:
     save_image(make_grid(tiles, ncol=8, captions=captions), OUT / "samples.png")
 
 
+def per_texture(rows: list, variant: str = "map_w384") -> str:
+    """Issue 34's table: per texture, the λ = 0 loss, `variant`'s loss and ratio, its layout (mean / nearest),
+    checkerboard and size, and the exemplar's crops under the same judge; one seed (0)."""
+    by = {(r["texture"], r["variant"]): r for r in rows if r["seed"] in (0, 1)}
+    table, met = [], 0
+    for t in ALL_TEXTURES:
+        base, run, crops = by.get((t, BASE)), by.get((t, variant)), by.get((t, "crops"))
+        if not (base and run):
+            continue
+        ratio = run["texture_loss"] / base["texture_loss"]
+        goal = ratio <= 1.5 and run["layout_nn"] >= 0.5 and mb(run) <= 3
+        met += goal
+        table.append([t.replace("sample:", "scikit-image "), f"{base['texture_loss']:.3f}", f"{run['texture_loss']:.3f}",
+                      f"{ratio:.1f}×", f"{run['layout']:.2f} / {run['layout_nn']:.2f}",
+                      f"{run['stride_power_ratio']:.2f}×", f"{mb(run):.1f}",
+                      f"{crops['texture_loss'] / base['texture_loss']:.0f}× / {crops['layout_nn']:.2f}" if crops else "-",
+                      "✓" if goal else "miss"])
+    head = ["texture", "λ = 0 loss (default V2)", f"{variant} loss", "ratio", "layout mean / nearest",
+            "checkerboard", "MB shipped", "crops: loss ratio / nearest", "goal"]
+    return markdown_table(head, table) + f"\n\nGoal (nearest >= 0.5 at <= 1.5x, <= 3 MB) met on {met} of {len(table)}."
+
+
 #: The docs' figure: one row of 6 samples per run, then crops of the exemplar (docs/method.md §8).
 FIGURE_ROWS = ("lambda0", "lambda0_nn", "map_nn", "map_nn_w256", "map_nn_1500", "map_sp")
 FIGURE = ROOT / "docs" / "images" / "diverse_v2_{texture}.jpg"
@@ -195,6 +218,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--report", action="store_true", help="only the table and picture of the results so far")
     ap.add_argument("--figure", metavar="TEXTURE", help="also write docs/images/diverse_v2_TEXTURE.jpg")
+    ap.add_argument("--per-texture", action="store_true", help="also print issue 34's per-texture table")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.only == ["all"]:
@@ -219,6 +243,8 @@ def main(argv=None) -> None:
                     print(row, flush=True)
     rows = [json.loads(line) for line in results.open()] if results.is_file() else []
     report(rows)
+    if args.per_texture:
+        print(per_texture(rows))
     if args.figure:
         print(f"wrote {figure(Path(args.data), args.figure, rows)}")
 
