@@ -68,6 +68,9 @@ VARIANTS = {
     "map_w384": ["--diversity", "0", "--upsample", "nearest", *EQUIVARIANT, "--v2-width", "384",
                  "--v2-hidden", "384"],
     "map_nn_1500": ["--diversity", "0", "--upsample", "nearest", *EQUIVARIANT, "--steps", "1500"],
+    "map_bil_1500": ["--diversity", "0", "--upsample", "bilinear", *EQUIVARIANT, "--steps", "1500"],
+    "map_nn_ent_1500": ["--diversity", "auto", "--v2-experts", "1", "--diversity-kappa", "0.25",
+                        "--diversity-target", "0", "--upsample", "nearest", *EQUIVARIANT, "--steps", "1500"],
     "map_sp_1500": ["--diversity", "0", "--upsample", "subpixel", *EQUIVARIANT, "--steps", "1500"],
 }
 

@@ -128,7 +128,8 @@ def recipes() -> Dict[str, Dict[str, Any]]:
     out = {}
     for name, title, ex, prov, lic, thumb in STYLES:
         steps = str(STYLE_STEPS.get(name, DEFAULT_STYLE_STEPS))
-        out[name] = dict(kind="style", command="train-style", exemplar=ex, args=["--style", ex, *STYLE_STAGE2, "--steps", str(STAGE2_STEPS.get(name, STAGE2_DEFAULT_STEPS))],
+        stage2 = ["--style", ex, *STYLE_STAGE2, "--steps", str(STAGE2_STEPS.get(name, STAGE2_DEFAULT_STEPS))]
+        out[name] = dict(kind="style", command="train-style", exemplar=ex, args=stage2,
                          stage1=["--style", ex, *STYLE_STAGE1, "--steps", steps],
                          title=title, provenance=f"{title}; {prov}; {PAINTINGS_PD}", licence=lic, thumbnail=thumb,
                          declared=dict(STYLE_DECLARED))
