@@ -94,5 +94,5 @@ STYLE_TRAINING = STYLE + ADD_STYLE
 #: The paper's settings where texnet's defaults differ (Ulyanov et al. 2017 §4-6; texture_nets for the training
 #: schedule): z in R^256 through TextureNetV2's FC layers, the entropy in pixel space, one network per texture,
 #: a constant λ. texnet's defaults above trade these for measured gains on CPU budgets (docs/method.md §8).
-PAPER = {"v2_z_dim": 256, "v2_upsample": "transposed", "diversity_space": "pixels", "v2_experts": 1, "diversity_target": 0.0,
-         "batch_size": 16, "lr_decay_every": 300}
+PAPER = {"v2_z_dim": 256, "v2_upsample": "transposed", "diversity_space": "pixels", "v2_experts": 1,
+         "diversity_target": 0.0, "batch_size": 16, "lr_decay_every": 300}

@@ -103,7 +103,8 @@ V2_VARIED = ["--generator", "v2", "--v2-z", "map", "--tileable", "--v2-spatial-n
 #: upsampling wove the right half of every sample alike and painted changing smudges on the left (its numbers,
 #: 0.55x the λ = 0 loss at nearest-neighbour layout 0.58, say otherwise: docs/method.md §8).
 V2_AUTO = ["--generator", "v2", "--diversity", "auto", "--v2-experts", "1", "--upsample", "transposed"]
-#: The λ = 0 network a V2's card compares its loss with: the paper's V2 (fully connected z), texnet's defaults.
+#: The λ = 0 network a V2's card compares its loss with: the paper's V2 (fully connected z), texnet's defaults
+#: but for the recipe's own upsampling.
 V2_REFERENCE = ["--generator", "v2"]
 #: Texture networks: (name, title, exemplar, provenance, licence, generator flags).
 TEXTURES: List[Tuple[str, str, str, str, str, List[str]]] = [
@@ -147,7 +148,7 @@ def recipes() -> Dict[str, Dict[str, Any]]:
         out[name] = dict(kind="texture", command="train-texture", exemplar=ex, args=["--texture", ex, *gen, *TEXTURE_ARGS],
                          title=title, provenance=f"{title}; {prov}", licence=lic, thumbnail=False, declared=declared,
                          **({} if v1 else {"lambda0": ["--texture", ex, *V2_REFERENCE, *TEXTURE_ARGS,
-                                                        *(["--upsample", "transposed"] if "transposed" in gen else [])]}))
+                                                        *_upsampling(gen)]}))
     return out
 
 
@@ -164,6 +165,12 @@ class ZooConfig:
     work: str = option("zoo-runs", "training run folders (finished runs with the same config are reused)")
     out: Optional[str] = option(None, "where NAME.pt / NAME.json go", default_text="WORK/bundle")
     install: bool = option(False, "write into the installed package's assets/models (maintainers)")
+
+
+def _upsampling(flags: List[str]) -> List[str]:
+    """A recipe's own `--upsample X`, which its λ = 0 reference keeps (none: both take the default)."""
+    i = flags.index("--upsample") if "--upsample" in flags else None
+    return flags[i:i + 2] if i is not None else []
 
 
 def _argv(recipe: Dict[str, Any], data: Path, content: Path, out: Path, lambda0: bool = False,

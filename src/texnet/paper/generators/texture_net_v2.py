@@ -60,8 +60,6 @@ from texnet.paper.normalization import make_norm
 from texnet.paper.generators.base import Generator, Size, randn
 from texnet.paper.generators.upsampling import UPSAMPLING, transposed_x2, upsample_x2
 
-
-
 #: How z enters: the paper's two fully connected layers, or read as a 4x4 map through convolutions.
 Z_INPUTS = ("fc", "map")
 
